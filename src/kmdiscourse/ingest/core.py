@@ -1,0 +1,530 @@
+"""Walk the input, read each file with its reader, and build documents, passages and a manifest."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__
+from ..dates import is_suspect, parse_date
+from ..errors import InputError, KmdError
+from ..language import detect_language
+from ..passages import split_document
+from ..records import ALL_LANGS, GENRES, SOURCE_TYPES, Document
+from .. import store as store_mod
+from .base import RawRecord, SkipFile, SourceFile
+from .registry import READERS, detect_format
+
+log = logging.getLogger("kmdiscourse")
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+SIDECAR = "metadata.csv"
+BOILERPLATE_MIN_DOCS = 3
+_WS = re.compile(r"\s+")
+
+
+@dataclass
+class Corpus:
+    """Documents and passages as DataFrames, the manifest, and the store they live in (if any)."""
+
+    documents: pd.DataFrame
+    passages: pd.DataFrame
+    manifest: dict[str, Any]
+    store: Path | None = None
+    root: Path | None = None
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return self.manifest.get("files", [])
+
+
+@dataclass
+class FileResult:
+    entry: dict[str, Any]
+    documents: list[Document] = field(default_factory=list)
+
+
+# --- walking ---------------------------------------------------------------------------------
+
+def iter_input_files(root: Path, *, exclude: Path | None = None) -> Iterator[tuple[str, Path | None, str | None]]:
+    """Yield ``(relative path, absolute path or None, skip reason or None)`` for every file.
+
+    Hidden files and folders and ``exclude`` (the store) are passed over silently. Symbolic
+    links are never followed out of the corpus: a link to a file inside it is read, a link
+    pointing outside it or a linked folder is reported, so loops cannot happen.
+    """
+    root = root.resolve()
+    if root.is_file():
+        yield root.name, root, None
+        return
+    excl = exclude.resolve() if exclude else None
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            p = here / d
+            if d.startswith(".") or (excl and p.resolve() == excl) or (p / store_mod.MANIFEST).is_file():
+                continue
+            if p.is_symlink():
+                yield _rel(p, root), None, "symlink_dir"
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = here / name
+            rel = _rel(p, root)
+            if here == root and name == SIDECAR:
+                continue
+            if p.is_symlink():
+                try:
+                    target = p.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    yield rel, None, "broken_symlink"
+                    continue
+                if root not in target.parents:
+                    yield rel, None, "outside_corpus"
+                    continue
+            yield rel, p, None
+
+
+def _rel(p: Path, root: Path) -> str:
+    return os.fsdecode(p.relative_to(root)).replace(os.sep, "/")
+
+
+# --- reading one file ------------------------------------------------------------------------
+
+def _entry(rel: str, **kw) -> dict[str, Any]:
+    base = {"path": rel, "sha256": None, "size": None, "format": None, "status": "skipped",
+            "reason": None, "detail": None, "encoding": None, "encoding_source": None,
+            "replacements": 0, "documents": 0, "duplicates": 0, "records_skipped": 0,
+            "dates_suspect": 0, "warnings": []}
+    base.update(kw)
+    return base
+
+
+def read_file(rel: str, path: Path, defaults: dict[str, Any], *, text_column: str = "text",
+              max_bytes: int = MAX_FILE_BYTES, raw: bytes | None = None) -> FileResult:
+    """Read one file into documents; never raises for bad content (the entry says what happened)."""
+    try:
+        size = len(raw) if raw is not None else path.stat().st_size
+    except OSError as exc:
+        return FileResult(_entry(rel, status="skipped", reason="io_error", detail=str(exc)))
+    if size > max_bytes:
+        return FileResult(_entry(rel, size=size, reason="too_large",
+                                 detail=f"{size} bytes > limit {max_bytes}"))
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            return FileResult(_entry(rel, size=size, reason="io_error", detail=f"{exc.strerror or exc}"))
+    sha = hashlib.sha256(raw).hexdigest()
+    entry = _entry(rel, sha256=sha, size=size)
+    if not raw.strip():
+        entry.update(reason="empty", detail="0 bytes" if not raw else "whitespace only")
+        return FileResult(entry)
+    fmt = detect_format(rel, raw[:8192])
+    entry["format"] = fmt
+    reader = READERS.get(fmt or "")
+    if reader is None:
+        if fmt in ("image", "ole", "zip", "gzip"):
+            entry.update(reason="binary" if fmt in ("image",) else "unsupported_format",
+                         detail=f"{fmt} content")
+        else:
+            ext = Path(rel).suffix or "(none)"
+            entry.update(reason="unsupported_format", detail=f"extension {ext}")
+        return FileResult(entry)
+    if fmt in ("text", "markdown", "csv", "tsv", "jsonl", "json") and raw[:4000].count(b"\x00") > 0 \
+            and not raw.startswith((b"\xff\xfe", b"\xfe\xff")) and _nul_binary(raw):
+        entry.update(reason="binary", detail="NUL bytes in a text file")
+        return FileResult(entry)
+    src = SourceFile(path=rel, raw=raw, defaults=defaults)
+    kwargs = {"text_column": text_column} if fmt in ("csv", "tsv", "jsonl", "json") else {}
+    try:
+        records = list(reader(src, **kwargs))
+    except SkipFile as exc:
+        entry.update(reason=exc.reason, detail=exc.detail or None)
+        _copy_src(entry, src)
+        return FileResult(entry)
+    except KmdError as exc:
+        entry.update(status="failed", reason="parse_error", detail=str(exc))
+        _copy_src(entry, src)
+        return FileResult(entry)
+    except Exception as exc:  # a library choking on hostile input must not stop the run
+        entry.update(status="failed", reason="parse_error", detail=f"{exc.__class__.__name__}: {exc}"[:500])
+        _copy_src(entry, src)
+        return FileResult(entry)
+    _copy_src(entry, src)
+    docs = []
+    for rec in records:
+        doc = make_document(rec, src, defaults)
+        if doc is not None:
+            docs.append(doc)
+    entry["documents"] = len(docs)
+    entry["dates_suspect"] = sum(d.date_suspect for d in docs)
+    if docs:
+        entry.update(status="ingested", reason=None)
+    else:
+        entry.update(reason=entry["reason"] or "no_text", detail=entry["detail"] or f"{fmt} reader found no text")
+    return FileResult(entry, docs)
+
+
+def _nul_binary(raw: bytes) -> bool:
+    head = raw[:4000]
+    # UTF-16 without BOM has NULs in every other byte: text, not binary
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return not (max(even, odd) > len(head) // 4 and min(even, odd) < len(head) // 50)
+
+
+def _copy_src(entry: dict, src: SourceFile) -> None:
+    entry["encoding"] = src.encoding
+    entry["encoding_source"] = src.encoding_source
+    entry["replacements"] = src.replacements
+    entry["records_skipped"] = src.records_skipped
+    entry["warnings"] = src.warnings[:20]
+    entry["warnings_total"] = len(src.warnings)
+
+
+def _clean(value: Any) -> str | None:
+    if value is None:
+        return None
+    s = unicodedata.normalize("NFC", _WS.sub(" ", str(value))).strip()
+    return s or None
+
+
+def stable_id(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def make_document(rec: RawRecord, src: SourceFile, defaults: dict[str, Any]) -> Document | None:
+    """Finish a raw record: NFC text, language, date, id, and metadata by precedence.
+
+    Precedence: the sidecar (``defaults["override"]``) over what the file says over the
+    command-line defaults.
+    """
+    text = unicodedata.normalize("NFC", rec.text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if not text:
+        src.records_skipped += 1
+        return None
+    override = defaults.get("override") or {}
+    detected = detect_language(text)
+    declared = (rec.lang or "").lower()[:2] or None
+    lang = override.get("lang") or (detected if detected != "other" or not defaults.get("lang") or len(text.split()) > 30
+                                    else defaults["lang"])
+    genre = override.get("genre") or rec.genre or defaults.get("genre")
+    stype = override.get("source_type") or rec.source_type or defaults.get("source_type")
+    if genre not in GENRES:
+        genre = None
+    if stype not in SOURCE_TYPES:
+        stype = None
+    if lang not in ALL_LANGS:
+        lang = detected
+    raw_date = override.get("date") or rec.date
+    date = parse_date(raw_date, lang=lang)
+    date_raw = None if raw_date is None else str(raw_date)
+    if raw_date is not None and date is None:
+        src.warn(f"{src.path}{rec.key}: date {str(raw_date)[:60]!r} names no full day; date left empty")
+    source = src.path + (rec.key or "")
+    doc_id = _clean(override.get("id") if override.get("id") and not rec.key else None) or _clean(rec.id) \
+        or stable_id(src.path, rec.key or "", rec.url or "")
+    extra = dict(rec.extra)
+    if declared:
+        extra["lang_declared"] = declared
+    return Document(
+        doc_id=doc_id, source=source, text=text, title=_clean(rec.title), author=_clean(rec.author),
+        date=date, url=_clean(rec.url), genre=genre, lang=lang, source_type=stype,
+        encoding=src.encoding, encoding_source=src.encoding_source, parent_id=_clean(rec.parent_id),
+        date_raw=date_raw, date_source=rec.date_source if date else None,
+        date_suspect=is_suspect(date), extra=extra,
+    )
+
+
+# --- the sidecar ---------------------------------------------------------------------------------
+
+def read_sidecar(path: Path) -> dict[str, dict[str, str]]:
+    """``metadata.csv``: column ``path`` (relative to the corpus root) plus metadata fields."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the metadata file ({exc}); expected UTF-8 CSV") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if "path" not in (reader.fieldnames or []):
+        raise InputError(f"{path}: no 'path' column (found: {', '.join(reader.fieldnames or [])}); "
+                         f"expected path plus metadata columns such as genre, lang, source_type")
+    out: dict[str, dict[str, str]] = {}
+    for row in reader:
+        p = (row.pop("path") or "").strip().replace("\\", "/").lstrip("./")
+        if p:
+            out[p] = {k: v.strip() for k, v in row.items() if k and v and v.strip()}
+    return out
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+def _read_job(args):
+    rel, path, defaults, text_column, max_bytes = args
+    return read_file(rel, path, defaults, text_column=text_column, max_bytes=max_bytes)
+
+
+def ingest_path(
+    input: str | os.PathLike,
+    store: str | os.PathLike | None = None,
+    *,
+    genre: str | None = None,
+    source_type: str | None = None,
+    lang: str | None = None,
+    metadata: str | os.PathLike | None = None,
+    text_column: str = "text",
+    max_bytes: int = MAX_FILE_BYTES,
+    jobs: int = 1,
+    progress: bool = False,
+) -> Corpus:
+    """Ingest a folder (walked recursively) or one file; write ``store`` when given.
+
+    Re-running with the same store reads only new or changed files. Raises
+    :class:`InputError` when ``input`` is missing or yields no readable document.
+
+    Examples
+    --------
+    >>> corpus = ingest_path("corpora/sample", "sample.kmd")   # doctest: +SKIP
+    >>> corpus.passages[["passage_id", "lang", "text"]].head()  # doctest: +SKIP
+    """
+    root = Path(input)
+    if not root.exists():
+        raise InputError(f"{root}: no such file or folder")
+    root_dir = root if root.is_dir() else root.parent
+    store_path = Path(store) if store else None
+    sidecar_path = Path(metadata) if metadata else (root_dir / SIDECAR if root.is_dir() else None)
+    sidecar = read_sidecar(sidecar_path) if sidecar_path and sidecar_path.is_file() else {}
+    if metadata and not Path(metadata).is_file():
+        raise InputError(f"{metadata}: metadata file not found")
+    base_defaults = {"genre": genre, "source_type": source_type, "lang": lang}
+    settings = {**base_defaults, "text_column": text_column, "version": __version__,
+                "sidecar": hashlib.sha256(repr(sorted(sidecar.items())).encode()).hexdigest()[:16]}
+
+    previous = _previous(store_path, settings)
+    jobs_args, results = [], {}
+    order: list[str] = []
+    for rel, path, skip in iter_input_files(root, exclude=store_path):
+        order.append(rel)
+        if skip:
+            results[rel] = FileResult(_entry(rel, reason=skip))
+            continue
+        defaults = {**base_defaults, "override": sidecar.get(rel, {})}
+        jobs_args.append((rel, path, defaults, text_column, max_bytes))
+
+    reused = 0
+    todo = []
+    for args in jobs_args:
+        rel, path = args[0], args[1]
+        prev = previous.get(rel)
+        if prev is not None:
+            try:
+                stat = path.stat()
+            except OSError:
+                stat = None
+            if stat is not None and prev["entry"].get("size") == stat.st_size and \
+                    prev["entry"].get("sha256") == _sha256_file(path):
+                results[rel] = prev["result"]
+                reused += 1
+                continue
+        todo.append(args)
+
+    for res in _map(todo, jobs, progress):
+        results[res.entry["path"]] = res
+
+    return _assemble(root, store_path, order, results, settings, reused, previous)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _map(todo, jobs: int, progress: bool) -> Iterator[FileResult]:
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="ingest", unit="file", leave=False)
+    try:
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn" if os.name == "nt" else "fork").Pool(jobs) as pool:
+                for res in pool.imap(_read_job, todo, chunksize=max(1, min(64, len(todo) // (jobs * 8) or 1))):
+                    if bar:
+                        bar.update()
+                    yield res
+        else:
+            for args in todo:
+                res = _read_job(args)
+                if bar:
+                    bar.update()
+                yield res
+    finally:
+        if bar:
+            bar.close()
+
+
+def _previous(store_path: Path | None, settings: dict) -> dict[str, dict]:
+    """Per-file results of the previous run in ``store_path``, when its settings match."""
+    if store_path is None or not store_mod.is_store(store_path):
+        return {}
+    try:
+        manifest = store_mod.read_manifest(store_path)
+        if manifest.get("settings") != settings:
+            return {}
+        docs = store_mod.read_documents(store_path)
+    except KmdError as exc:
+        log.warning("Warning: %s; the store will be rebuilt", exc)
+        return {}
+    by_file: dict[str, list[Document]] = {}
+    for row in docs.to_dict("records"):
+        row["extra"] = _json_load(row.get("extra"))
+        by_file.setdefault(row.get("file") or row["source"].split("#", 1)[0], []).append(
+            Document.from_dict(row, where=f"{store_path}/{store_mod.DOCUMENTS}"))
+    out = {}
+    for entry in manifest.get("files", []):
+        if entry.get("sha256") and entry.get("status") in ("ingested", "skipped") and \
+                entry.get("reason") not in ("duplicate",):
+            docs_here = by_file.get(entry["path"], []) if entry["status"] == "ingested" else []
+            fresh = {k: v for k, v in entry.items() if k != "duplicates"}
+            fresh["duplicates"] = 0
+            out[entry["path"]] = {"entry": fresh, "result": FileResult(dict(fresh), list(docs_here))}
+    return out
+
+
+def _json_load(value):
+    import json
+
+    if isinstance(value, dict):
+        return value
+    if not value:
+        return {}
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+
+
+def _norm_key(text: str) -> str:
+    return hashlib.sha1(_WS.sub(" ", text.lower()).strip().encode("utf-8")).hexdigest()
+
+
+def _assemble(root: Path, store_path: Path | None, order: list[str], results: dict[str, FileResult],
+              settings: dict, reused: int, previous: dict) -> Corpus:
+    import json
+
+    seen_text: dict[str, str] = {}
+    seen_ids: Counter = Counter()
+    doc_rows, passage_rows = [], []
+    stats: dict[str, int] = {}
+    files = []
+    for rel in order:
+        res = results[rel]
+        entry = dict(res.entry)
+        entry["duplicates"] = 0
+        kept = 0
+        for doc in res.documents:
+            key = _norm_key(doc.text)
+            if key in seen_text:
+                entry["duplicates"] += 1
+                continue
+            seen_text[key] = doc.doc_id
+            if seen_ids[doc.doc_id]:
+                new_id = f"{doc.doc_id}-{seen_ids[doc.doc_id] + 1}"
+                entry.setdefault("warnings", []).append(
+                    f"{doc.source}: id {doc.doc_id!r} already used; stored as {new_id!r}")
+                seen_ids[doc.doc_id] += 1
+                doc = Document.from_dict({**doc.to_dict(), "doc_id": new_id})
+            seen_ids[doc.doc_id] += 1
+            kept += 1
+            n = 0
+            for p in split_document(doc, stats=stats):
+                plang = detect_language(p.text) if len(p.text.split()) >= 8 else doc.lang
+                row = p.to_dict()
+                row["lang"] = plang
+                passage_rows.append(row)
+                n += 1
+            d = doc.to_dict()
+            d["n_passages"] = n
+            d["extra"] = json.dumps(d["extra"], ensure_ascii=False, default=str)
+            d["file"] = rel
+            doc_rows.append(d)
+        if entry["status"] == "ingested" and kept == 0 and res.documents:
+            entry.update(status="skipped", reason="duplicate", detail="every document already seen")
+        entry["documents"] = kept
+        files.append(entry)
+
+    documents = pd.DataFrame.from_records(doc_rows, columns=store_mod.DOCUMENT_COLUMNS + ["file"])
+    passages = pd.DataFrame.from_records(passage_rows, columns=store_mod.PASSAGE_COLUMNS[:-1])
+    if len(passages):
+        counts = passages.groupby(passages["text"].str.lower())["doc_id"].transform("nunique")
+        passages["boilerplate"] = counts >= BOILERPLATE_MIN_DOCS
+    else:
+        passages["boilerplate"] = pd.Series(dtype=bool)
+    reasons = Counter(f["reason"] for f in files if f["status"] != "ingested")
+    manifest = {
+        "kmdiscourse": settings["version"],
+        "input": str(root.resolve()),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings,
+        "summary": {
+            "files": len(files),
+            "ingested": sum(f["status"] == "ingested" for f in files),
+            "skipped": sum(f["status"] == "skipped" for f in files),
+            "failed": sum(f["status"] == "failed" for f in files),
+            "reasons": dict(reasons),
+            "documents": len(documents),
+            "passages": len(passages),
+            "duplicates": sum(f["duplicates"] for f in files),
+            "fragments_dropped": stats.get("fragments_dropped", 0),
+            "records_skipped": sum(f.get("records_skipped", 0) for f in files),
+            "dates_suspect": int(documents["date_suspect"].sum()) if len(documents) else 0,
+            "boilerplate_passages": int(passages["boilerplate"].sum()) if len(passages) else 0,
+            "reused_files": reused,
+        },
+        "files": files,
+    }
+    corpus = Corpus(documents, passages, manifest, store_path, root)
+    if not len(documents):
+        raise InputError(no_document_message(root, files))
+    if store_path is not None:
+        store_mod.write_store(store_path, documents, passages, manifest)
+    return corpus
+
+
+def no_document_message(root: Path, files: list[dict]) -> str:
+    if not files:
+        return f"{root}: no files found; expected text, HTML, feeds, exports, tables, mbox, PDF or DOCX"
+    reasons = Counter(f["reason"] or f["status"] for f in files)
+    parts = ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+    return f"{root}: no readable document in {len(files)} file(s) ({parts})"
+
+
+def open_corpus(input: str | os.PathLike, store: str | os.PathLike | None = None, **kwargs) -> Corpus:
+    """The corpus behind ``input``: an existing store is read; a folder or file is ingested
+    (into ``store`` when given, so that the next command reuses it)."""
+    path = Path(input)
+    if store_mod.is_store(path):
+        manifest = store_mod.read_manifest(path)
+        return Corpus(store_mod.read_documents(path), store_mod.read_passages(path), manifest, path,
+                      Path(manifest.get("input", path)))
+    return ingest_path(path, store, **kwargs)

@@ -1,0 +1,176 @@
+"""The corpus store: documents and passages as Parquet, a JSON manifest; atomic writes; exports."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError, KmdError
+
+DOCUMENTS = "documents.parquet"
+PASSAGES = "passages.parquet"
+MANIFEST = "manifest.json"
+
+DOCUMENT_COLUMNS = [
+    "doc_id", "source", "title", "author", "date", "url", "genre", "lang", "source_type",
+    "encoding", "encoding_source", "parent_id", "date_raw", "date_source", "date_suspect",
+    "n_passages", "text", "extra",
+]
+PASSAGE_COLUMNS = [
+    "doc_id", "passage_id", "position", "text", "lang", "date", "genre", "source_type",
+    "source", "title", "url", "boilerplate",
+]
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder holding a kmdiscourse store."""
+    p = Path(path)
+    return p.is_dir() and (p / MANIFEST).is_file() and (p / DOCUMENTS).is_file()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame as Parquet through a temporary file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_store(store: str | os.PathLike, documents: pd.DataFrame, passages: pd.DataFrame,
+                manifest: dict[str, Any]) -> None:
+    """Write the three parts of a store, each atomically; the manifest goes last.
+
+    A run killed part-way leaves every file readable; the manifest, written last, still
+    describes the files it lists, so the next run re-reads what changed.
+    """
+    store = Path(store)
+    store.mkdir(parents=True, exist_ok=True)
+    atomic_write_parquet(documents, store / DOCUMENTS)
+    atomic_write_parquet(passages, store / PASSAGES)
+    atomic_write_text(store / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+
+
+def read_manifest(store: str | os.PathLike) -> dict[str, Any]:
+    path = Path(store) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no manifest; expected a store made by 'kmdiscourse ingest'") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KmdError(f"{path}: the manifest is not valid JSON ({exc}); re-run 'kmdiscourse ingest'") from exc
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing; expected a store made by 'kmdiscourse ingest'") from exc
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise KmdError(f"{path}: cannot be read as Parquet ({exc.__class__.__name__}: {exc})") from exc
+
+
+def read_documents(store: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    return _read_parquet(Path(store) / DOCUMENTS, columns)
+
+
+def read_passages(store: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    return _read_parquet(Path(store) / PASSAGES, columns)
+
+
+# --- exports ---------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SAFE_SIGNED = re.compile(r"[+-]\d+(?:[.,]\d+)?|(?:[+-][^\W\d][\w-]*)(?: [+-][^\W\d][\w-]*)*")
+
+
+def neutralise_formula(value: Any) -> Any:
+    """Prefix a cell that a spreadsheet would run as a formula with ``'`` (OWASP CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        if _SAFE_SIGNED.fullmatch(value):  # "-3.5", "+value -steps": numbers and evidence terms
+            return value
+        return "'" + value
+    return value
+
+
+def export_table(df: pd.DataFrame, out: str | os.PathLike, *, stdout=None) -> None:
+    """Write ``df`` as CSV, JSONL or Parquet by the extension of ``out``; ``-`` means CSV to stdout.
+
+    CSV is UTF-8 with a header, formula-like cells neutralised, for Excel and R alike.
+    """
+    out_s = str(out)
+    if out_s == "-":
+        import sys
+
+        safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
+        safe.to_csv(stdout or sys.stdout, index=False)
+        return
+    suffix = Path(out_s).suffix.lower()
+    if suffix == ".parquet":
+        atomic_write_parquet(df, out_s)
+    elif suffix in (".jsonl", ".ndjson"):
+        atomic_write_text(out_s, df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
+    elif suffix in (".csv", ".tsv", ""):
+        safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
+        atomic_write_text(out_s, safe.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
+    else:
+        raise KmdError(f"{out_s}: unknown output format {suffix!r}; expected .csv, .tsv, .jsonl or .parquet")
+
+
+def records_frame(records: Iterable[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(list(records), columns=columns)
+    return df
