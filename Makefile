@@ -12,13 +12,29 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null  # notebooks run on this venv
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(KMD) info corpora/sample
+	@mkdir -p out
+	$(KMD) classify corpora/sample -o out/sample_labels.csv  # table in out/, summary on stderr
+
+# Rebuild the shipped classifier from corpora/labels/ (deterministic for SEED).
+SEED ?= 0
+model: $(STAMP)
+	$(PY) -c 'from kmdiscourse.classify import build_default_model as b; print(b("corpora/labels", seed=$(SEED)))'
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Fuzz every reader with mutated real inputs (atheris when it installs, else hypothesis).
+# FUZZ_SECONDS sets the duration (default 600); crash inputs are written to fuzz-artifacts/.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	-$(PY) -m pip install -q atheris || echo "atheris not available: fuzzing with hypothesis"
+	mkdir -p fuzz-artifacts
+	cd fuzz-artifacts && FUZZ_SECONDS=$(FUZZ_SECONDS) ../$(PY) ../tests/fuzz/fuzz_readers.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -18,6 +18,97 @@ def _identifier():
     return _load_identifier(norm_probs=True)
 
 
+#: The py3langid model this was checked against (transition table and state count) and the
+#: length of its longest n-gram; tests/test_language_fast.py recomputes the depth.
+_MODEL_SHAPE = (9816576, 104583)
+_MODEL_DEPTH = 6
+
+
+def automaton_depth(nm, rowbase) -> int:
+    """The longest n-gram of the automaton: breadth-first depth of its deepest state."""
+    import numpy as np
+
+    depth = np.full(len(rowbase), -1, dtype=np.int64)
+    depth[0] = 0
+    frontier = np.array([0])
+    level = 0
+    while len(frontier):
+        level += 1
+        nxt = np.unique(nm[(rowbase[frontier][:, None] + np.arange(256)[None, :]).ravel()].astype(np.int64))
+        nxt = nxt[depth[nxt] < 0]
+        depth[nxt] = level
+        frontier = nxt
+    return -1 if (depth < 0).any() else int(depth.max())
+
+
+@lru_cache(maxsize=1)
+def _dfa():
+    """py3langid's byte automaton as numpy arrays, and how many bytes decide its state.
+
+    The automaton is Aho-Corasick over byte n-grams: its state after any byte is the longest
+    suffix read so far that begins an n-gram, so it depends only on the last ``depth`` bytes
+    (``depth`` = the longest n-gram). That lets all positions be walked at once with numpy
+    instead of byte by byte in Python; :func:`_classify` gives exactly py3langid's answer.
+    None when the model's layout is not the one this was written for.
+    """
+    import numpy as np
+
+    ident = _identifier()
+    try:
+        nm = np.asarray(ident.tk_nextmove)  # zero-copy view of the array.array
+        rowbase = np.asarray(ident._rowbase, dtype=np.int64)
+        out = np.asarray(ident.tk_output, dtype=np.int64)
+        ident._encode, ident._sparse_score, ident._alias_pairs, ident.nb_ptc  # noqa: B018
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if out.ndim != 1 or ident.min_confidence is not None or not ident._norm_probs:
+        return None
+    if (len(nm), len(out)) != _MODEL_SHAPE:  # another py3langid model: use its own walk
+        return None
+    # float16 weights as float32 once: the same products and sums (float16 -> float32 is exact),
+    # but BLAS instead of a casting loop on every call
+    table = np.asarray(ident.nb_ptc, dtype=np.float32)
+    return nm, rowbase, out, _MODEL_DEPTH, table
+
+
+def _classify(sample: str) -> tuple[str, float]:
+    """``py3langid.classify(sample)`` (normalised probabilities), walking the automaton with numpy."""
+    import math
+
+    import numpy as np
+
+    ident = _identifier()
+    dfa = _dfa()
+    if dfa is None:
+        return ident.classify(sample)
+    nm, rowbase, out, depth, table = dfa
+    data = ident._encode(sample)
+    b = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    n = len(b)
+    state = np.zeros(n, dtype=nm.dtype)
+    pos = np.arange(n)
+    for k in range(depth - 1, -1, -1):  # each position reads its last `depth` bytes, oldest first
+        if k >= n:
+            continue
+        state[k:] = nm[rowbase[state[k:]] + b[pos[k:] - k]]
+    feats = out[state]
+    feats = feats[feats >= 0]
+    if len(feats):
+        uniq, first, counts = np.unique(feats, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")  # py3langid's Counter keeps first-seen order
+        scores = np.log1p(counts[order].astype(np.float32)) @ table[uniq[order]] + ident.nb_pc
+    else:
+        scores = np.full(len(ident.nb_classes), 0.0, dtype=np.float32)
+    scores *= 1.0 / math.sqrt(len(data) or 1)
+    np.exp(scores - scores.max(), out=scores)
+    scores /= scores.sum()
+    for i, j in ident._alias_pairs:
+        scores[i] += scores[j]
+        scores[j] = 0.0
+    i = int(scores.argmax())
+    return ident.nb_classes[i], float(scores[i])
+
+
 def detect_language(text: str) -> str:
     """Return ``en``, ``ru`` or ``other`` for ``text``.
 
@@ -25,7 +116,11 @@ def detect_language(text: str) -> str:
     or Serbian use mark it ``other``); py3langid decides among the languages that share a
     script, so Bulgarian and Ukrainian Cyrillic and Latin text that is not English are ``other``.
     """
-    sample = text[:2000]
+    return _detect_sample(text[:2000])
+
+
+@lru_cache(maxsize=4096)  # a one-paragraph document and its passage are often the same text
+def _detect_sample(sample: str) -> str:
     n_cyr = len(_CYR.findall(sample))
     n_lat = len(_LAT.findall(sample))
     if n_cyr + n_lat < 3:
@@ -34,17 +129,22 @@ def detect_language(text: str) -> str:
         not_ru = len(_NOT_RU.findall(sample))
         if not_ru > max(1, n_cyr // 200):
             return "other"
-        lang, prob = _identifier().classify(sample)
+        lang, prob = _classify(sample)
         if lang == "ru":
             return "ru"
         if _RU_ONLY.search(sample) and lang not in ("uk", "be"):
             # short Russian texts are sometimes called Bulgarian or Macedonian
             return "ru" if lang in ("bg", "mk", "sr", "kk", "ky", "mn") or prob < 0.9 else "other"
         return "other"
-    lang, prob = _identifier().classify(sample)
+    lang, prob = _classify(sample)
     if lang == "en":
         return "en"
     # short English passages full of names and jargon are often misread
     if len(sample.split()) < 12 and prob < 0.9:
         return "en"
     return "other"
+
+
+def warm_up() -> None:
+    """Load the language model now (before forking workers, so that they share it)."""
+    _dfa() or _identifier()

@@ -31,6 +31,8 @@ PASSAGE_COLUMNS = [
 def is_store(path: str | os.PathLike) -> bool:
     """True when ``path`` is a folder holding a kmdiscourse store."""
     p = Path(path)
+    if p.is_dir() and (p / _COMMIT).is_file():
+        _recover(p)
     return p.is_dir() and (p / MANIFEST).is_file() and (p / DOCUMENTS).is_file()
 
 
@@ -91,21 +93,51 @@ def atomic_write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
         raise
 
 
+_STAGED = ".new."  # prefix of the staged copy of each part
+_COMMIT = ".kmdiscourse-commit"  # present while the staged set is being moved into place
+
+
 def write_store(store: str | os.PathLike, documents: pd.DataFrame, passages: pd.DataFrame,
                 manifest: dict[str, Any]) -> None:
-    """Write the three parts of a store, each atomically; the manifest goes last.
+    """Write the three parts of a store so that readers see the old set or the new set, never a mix.
 
-    A run killed part-way leaves every file readable; the manifest, written last, still
-    describes the files it lists, so the next run re-reads what changed.
+    Each part is first written (fsynced) beside its final name; then a commit marker is
+    written, and the parts are renamed into place. A run killed before the marker leaves the
+    old store as it was; one killed after it is rolled forward by the next reader or writer.
     """
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(documents, store / DOCUMENTS)
-    atomic_write_parquet(passages, store / PASSAGES)
-    atomic_write_text(store / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+    _recover(store, discard_uncommitted=True)
+    atomic_write_parquet(documents, store / (_STAGED + DOCUMENTS))
+    atomic_write_parquet(passages, store / (_STAGED + PASSAGES))
+    atomic_write_text(store / (_STAGED + MANIFEST),
+                      json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+    atomic_write_text(store / _COMMIT, "documents passages manifest\n")  # the commit point
+    _recover(store)
+
+
+def _recover(store: Path, *, discard_uncommitted: bool = False) -> None:
+    """Finish a committed write (move staged parts into place); the writer also drops an
+    uncommitted one. Readers only roll forward, so a write in progress is never disturbed."""
+    try:
+        if (store / _COMMIT).is_file():
+            for name in (DOCUMENTS, PASSAGES, MANIFEST):
+                try:
+                    os.replace(store / (_STAGED + name), store / name)
+                except FileNotFoundError:  # moved already (by another reader, or before a kill)
+                    pass
+            _fsync_dir(store)
+            (store / _COMMIT).unlink(missing_ok=True)
+            _fsync_dir(store)
+        elif discard_uncommitted:
+            for name in (DOCUMENTS, PASSAGES, MANIFEST):
+                (store / (_STAGED + name)).unlink(missing_ok=True)
+    except OSError:  # a read-only store: read what is there
+        pass
 
 
 def read_manifest(store: str | os.PathLike) -> dict[str, Any]:
+    _recover(Path(store))
     path = Path(store) / MANIFEST
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -116,6 +148,7 @@ def read_manifest(store: str | os.PathLike) -> dict[str, Any]:
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    _recover(path.parent)
     try:
         return pd.read_parquet(path, columns=columns)
     except FileNotFoundError as exc:

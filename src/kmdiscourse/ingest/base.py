@@ -18,6 +18,7 @@ class SourceFile:
     encoding: str | None = None
     encoding_source: str | None = None
     replacements: int = 0
+    detail: str | None = None  # a note for the manifest entry (e.g. items skipped by type)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import hashlib
 import io
 import logging
 import os
 import re
+import stat as stat_mod
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
@@ -54,6 +56,10 @@ class Corpus:
 class FileResult:
     entry: dict[str, Any]
     documents: list[Document] = field(default_factory=list)
+    members: list[FileResult] = field(default_factory=list)  # an archive's members, each with its entry
+    #: per document, computed where the file was read (in a worker): (dedup key, [(passage text,
+    #: passage lang)], fragments dropped); None for results reused from a store
+    splits: list[tuple[str, list[tuple[str, str]], int]] | None = None
 
 
 # --- walking ---------------------------------------------------------------------------------
@@ -92,8 +98,11 @@ def iter_input_files(root: Path, *, exclude: Path | None = None) -> Iterator[tup
             if p.is_symlink():
                 try:
                     target = p.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    yield rel, None, "broken_symlink"
+                except RuntimeError:  # "Symlink loop" (Python 3.11)
+                    yield rel, None, "symlink_loop"
+                    continue
+                except OSError as exc:
+                    yield rel, None, "symlink_loop" if exc.errno == errno.ELOOP else "broken_symlink"
                     continue
                 if root not in target.parents:
                     yield rel, None, "outside_corpus"
@@ -102,7 +111,12 @@ def iter_input_files(root: Path, *, exclude: Path | None = None) -> Iterator[tup
 
 
 def _rel(p: Path, root: Path) -> str:
-    return os.fsdecode(p.relative_to(root)).replace(os.sep, "/")
+    rel = os.fsdecode(p.relative_to(root)).replace(os.sep, "/")
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8: bytes shown as \xNN, file still read
+        rel = os.fsencode(rel).decode("utf-8", "backslashreplace")
+    return rel
 
 
 # --- reading one file ------------------------------------------------------------------------
@@ -120,9 +134,12 @@ def read_file(rel: str, path: Path, defaults: dict[str, Any], *, text_column: st
               max_bytes: int = MAX_FILE_BYTES, raw: bytes | None = None) -> FileResult:
     """Read one file into documents; never raises for bad content (the entry says what happened)."""
     try:
-        size = len(raw) if raw is not None else path.stat().st_size
+        st = None if raw is not None else path.stat()
+        size = len(raw) if raw is not None else st.st_size
     except OSError as exc:
         return FileResult(_entry(rel, status="skipped", reason="io_error", detail=str(exc)))
+    if st is not None and not stat_mod.S_ISREG(st.st_mode):  # FIFO, socket, device: reading could block
+        return FileResult(_entry(rel, reason="not_a_file", detail="special file (FIFO, socket or device)"))
     if size > max_bytes:
         return FileResult(_entry(rel, size=size, reason="too_large",
                                  detail=f"{size} bytes > limit {max_bytes}"))
@@ -138,6 +155,12 @@ def read_file(rel: str, path: Path, defaults: dict[str, Any], *, text_column: st
         return FileResult(entry)
     fmt = detect_format(rel, raw[:8192])
     entry["format"] = fmt
+    if fmt in (None, "zip", "gzip"):
+        from .archive import archive_kind, read_archive
+
+        kind = archive_kind(rel, raw[:8192])
+        if kind:
+            return read_archive(rel, raw, kind, entry, defaults, text_column=text_column, max_bytes=max_bytes)
     reader = READERS.get(fmt or "")
     if reader is None:
         if fmt in ("image", "ole", "zip", "gzip"):
@@ -196,6 +219,8 @@ def _copy_src(entry: dict, src: SourceFile) -> None:
     entry["records_skipped"] = src.records_skipped
     entry["warnings"] = src.warnings[:20]
     entry["warnings_total"] = len(src.warnings)
+    if getattr(src, "detail", None) and not entry.get("detail"):
+        entry["detail"] = src.detail
 
 
 def _clean(value: Any) -> str | None:
@@ -226,6 +251,8 @@ def make_document(rec: RawRecord, src: SourceFile, defaults: dict[str, Any]) -> 
                                     else defaults["lang"])
     genre = override.get("genre") or rec.genre or defaults.get("genre")
     stype = override.get("source_type") or rec.source_type or defaults.get("source_type")
+    if rec.parent_id and rec.source_type:  # a reply (WordPress comment) keeps its own type
+        stype = rec.source_type
     if genre not in GENRES:
         genre = None
     if stype not in SOURCE_TYPES:
@@ -276,7 +303,39 @@ def read_sidecar(path: Path) -> dict[str, dict[str, str]]:
 
 def _read_job(args):
     rel, path, defaults, text_column, max_bytes = args
-    return read_file(rel, path, defaults, text_column=text_column, max_bytes=max_bytes)
+    return with_splits(read_file(rel, path, defaults, text_column=text_column, max_bytes=max_bytes))
+
+
+def _read_jobs(batch):
+    """A partition of files (the unit the dask engine ships to a worker)."""
+    return [_read_job(args) for args in batch]
+
+
+def split_for_assembly(doc: Document, known: dict | None = None) -> tuple[str, list[tuple[str, str]], int]:
+    """What :func:`_assemble` needs of ``doc`` besides the document: its duplicate key and its
+    passages (text, language), which do not depend on the id it ends up with.
+
+    ``known`` maps (doc_id, position) to (text, lang) of a previous run's passages: a passage
+    with the same text keeps its language instead of being detected again.
+    """
+    stats: dict[str, int] = {}
+    parts = []
+    for p in split_document(doc, stats=stats):
+        hit = known.get((doc.doc_id, p.position)) if known else None
+        if hit is not None and hit[0] == p.text:
+            parts.append((p.text, hit[1]))
+        else:
+            parts.append((p.text, detect_language(p.text) if len(p.text.split()) >= 8 else doc.lang))
+    return _norm_key(doc.text), parts, stats.get("fragments_dropped", 0)
+
+
+def with_splits(res: FileResult) -> FileResult:
+    """``res`` with passages split and their languages detected, here rather than in the
+    (single-process) assembly, so that ``--jobs`` and the dask engine share that work."""
+    res.splits = [split_for_assembly(doc) for doc in res.documents]
+    for member in res.members:
+        with_splits(member)
+    return res
 
 
 def ingest_path(
@@ -291,8 +350,14 @@ def ingest_path(
     max_bytes: int = MAX_FILE_BYTES,
     jobs: int = 1,
     progress: bool = False,
+    engine: str = "local",
+    scheduler: str | None = None,
 ) -> Corpus:
     """Ingest a folder (walked recursively) or one file; write ``store`` when given.
+
+    ``engine="dask"`` reads the files on a Dask cluster (``scheduler``, or a LocalCluster of
+    ``jobs`` workers; see :mod:`kmdiscourse.engine`): the same store as the local engine. An
+    engine already opened with :func:`kmdiscourse.engine.open_engine` may be passed instead.
 
     Re-running with the same store reads only new or changed files. Raises
     :class:`InputError` when ``input`` is missing or yields no readable document.
@@ -305,6 +370,10 @@ def ingest_path(
     root = Path(input)
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
+    if isinstance(engine, str) and (engine != "local" or scheduler):
+        from ..engine import check_engine
+
+        check_engine(engine, scheduler)
     root_dir = root if root.is_dir() else root.parent
     store_path = Path(store) if store else None
     sidecar_path = Path(metadata) if metadata else (root_dir / SIDECAR if root.is_dir() else None)
@@ -337,16 +406,39 @@ def ingest_path(
             except OSError:
                 stat = None
             if stat is not None and prev["entry"].get("size") == stat.st_size and \
-                    prev["entry"].get("sha256") == _sha256_file(path):
+                    prev["entry"].get("sha256") == _sha256_file_or_none(path):
                 results[rel] = prev["result"]
                 reused += 1
                 continue
         todo.append(args)
 
-    for res in _map(todo, jobs, progress):
+    for res in _map(todo, jobs, progress, engine=engine, scheduler=scheduler):
         results[res.entry["path"]] = res
+    order = _with_members(order, results)
 
     return _assemble(root, store_path, order, results, settings, reused, previous)
+
+
+def _with_members(order: list[str], results: dict[str, FileResult]) -> list[str]:
+    """The walk order with each archive's members listed right after the archive."""
+    out = []
+    for rel in order:
+        out.append(rel)
+        for member in results[rel].members:
+            mrel = member.entry["path"]
+            if mrel not in results:
+                results[mrel] = member
+                out.append(mrel)
+    return out
+
+
+def _sha256_file_or_none(path: Path) -> str | None:
+    try:
+        if not stat_mod.S_ISREG(path.stat().st_mode):
+            return None
+        return _sha256_file(path)
+    except OSError:
+        return None
 
 
 def _sha256_file(path: Path) -> str:
@@ -357,16 +449,35 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _map(todo, jobs: int, progress: bool) -> Iterator[FileResult]:
+def _map(todo, jobs: int, progress: bool, *, engine: str = "local", scheduler: str | None = None
+         ) -> Iterator[FileResult]:
     bar = None
     if progress and todo:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="ingest", unit="file", leave=False)
     try:
-        if jobs > 1 and len(todo) > 1:
+        if (engine == "dask" or not isinstance(engine, str)) and todo:
+            from contextlib import nullcontext
+
+            from ..engine import open_engine, partition
+
+            # an engine object (already open) is used as it is; "dask" opens one for this run
+            opened = nullcontext(engine) if not isinstance(engine, str) else \
+                open_engine("dask", jobs=max(2, jobs), scheduler=scheduler)
+            with opened as eng:
+                # partitions of consecutive files, a few per worker, so results stream back in order
+                for batch in eng.map(_read_jobs, partition(todo, eng.workers * 8, max_size=256)):
+                    for res in batch:
+                        if bar:
+                            bar.update()
+                        yield res
+        elif jobs > 1 and len(todo) > 1:
             import multiprocessing as mp
 
+            from ..language import warm_up
+
+            warm_up()  # forked workers inherit the model instead of each loading it
             with mp.get_context("spawn" if os.name == "nt" else "fork").Pool(jobs) as pool:
                 for res in pool.imap(_read_job, todo, chunksize=max(1, min(64, len(todo) // (jobs * 8) or 1))):
                     if bar:
@@ -400,14 +511,24 @@ def _previous(store_path: Path | None, settings: dict) -> dict[str, dict]:
         row["extra"] = _json_load(row.get("extra"))
         by_file.setdefault(row.get("file") or row["source"].split("#", 1)[0], []).append(
             Document.from_dict(row, where=f"{store_path}/{store_mod.DOCUMENTS}"))
+    try:
+        prev_passages = store_mod.read_passages(store_path, columns=["doc_id", "position", "text", "lang"])
+        known = {(d, int(p)): (t, lg) for d, p, t, lg in zip(prev_passages["doc_id"], prev_passages["position"],
+                                                            prev_passages["text"], prev_passages["lang"])}
+    except (KmdError, KeyError, ValueError, TypeError):
+        known = {}
     out = {}
     for entry in manifest.get("files", []):
         if entry.get("sha256") and entry.get("status") in ("ingested", "skipped") and \
-                entry.get("reason") not in ("duplicate",):
+                entry.get("reason") not in ("duplicate",) and not entry.get("members") and \
+                str(entry.get("format")) not in ("zip", "tar", "gzip", "bzip2", "xz") and \
+                not str(entry.get("format")).startswith("tar+"):
             docs_here = by_file.get(entry["path"], []) if entry["status"] == "ingested" else []
             fresh = {k: v for k, v in entry.items() if k != "duplicates"}
             fresh["duplicates"] = 0
-            out[entry["path"]] = {"entry": fresh, "result": FileResult(dict(fresh), list(docs_here))}
+            res = FileResult(dict(fresh), list(docs_here))
+            res.splits = [split_for_assembly(d, known) for d in res.documents]
+            out[entry["path"]] = {"entry": fresh, "result": res}
     return out
 
 
@@ -442,8 +563,10 @@ def _assemble(root: Path, store_path: Path | None, order: list[str], results: di
         entry = dict(res.entry)
         entry["duplicates"] = 0
         kept = 0
-        for doc in res.documents:
-            key = _norm_key(doc.text)
+        splits = res.splits if res.splits is not None and len(res.splits) == len(res.documents) else None
+        for i, doc in enumerate(res.documents):
+            split = splits[i] if splits is not None else split_for_assembly(doc)
+            key = split[0]
             if key in seen_text:
                 entry["duplicates"] += 1
                 continue
@@ -457,11 +580,14 @@ def _assemble(root: Path, store_path: Path | None, order: list[str], results: di
             seen_ids[doc.doc_id] += 1
             kept += 1
             n = 0
-            for p in split_document(doc, stats=stats):
-                plang = detect_language(p.text) if len(p.text.split()) >= 8 else doc.lang
-                row = p.to_dict()
-                row["lang"] = plang
-                passage_rows.append(row)
+            if split[2]:
+                stats["fragments_dropped"] = stats.get("fragments_dropped", 0) + split[2]
+            for text, plang in split[1]:
+                passage_rows.append({
+                    "passage_id": f"{doc.doc_id}:{n}", "doc_id": doc.doc_id, "position": n, "text": text,
+                    "lang": plang, "date": doc.date, "genre": doc.genre, "source_type": doc.source_type,
+                    "source": doc.source, "title": doc.title, "url": doc.url,
+                })
                 n += 1
             d = doc.to_dict()
             d["n_passages"] = n

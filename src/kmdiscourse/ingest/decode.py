@@ -60,10 +60,17 @@ def _plausibility(text: str) -> float:
             good += 1
     # a capital in the middle of a lower-case word is a sign of the wrong code page
     odd = len(_MIXED_CASE.findall(text))
+    # a Cyrillic letter glued to a Latin one ("schУЖn", "ьber") is a Latin page read as Cyrillic
+    odd += len(_MIXED_SCRIPT.findall(text))
+    # an accented Latin letter inside a Latin word ("für", "café") is Western text read right;
+    # Russian read as cp1252 gives words made only of accented letters ("Ïðèâåò"), not this
+    good += len(_LATIN_ACCENT.findall(text))
     return (good - 2 * odd) / len(text)
 
 
 _MIXED_CASE = re.compile(r"[а-яё][А-ЯЁ][а-яё]")
+_MIXED_SCRIPT = re.compile(r"[A-Za-z][А-яЁё]|[А-яЁё][A-Za-z]")
+_LATIN_ACCENT = re.compile(r"[A-Za-z][À-ÖØ-öø-ÿ]|[À-ÖØ-öø-ÿ][A-Za-z]")
 
 
 def detect_encoding(raw: bytes) -> str:
@@ -122,14 +129,41 @@ def decode_bytes(raw: bytes, declared: str | None = None) -> Decoded:
             # one that turns Cyrillic bytes into Latin accents is a lie when UTF-8 works.
             if enc not in ("utf-8",) and _looks_like_utf8(raw):
                 break
-            return Decoded(_finish(text), enc, "declared")
+            return Decoded(_finish(_koi8_punct(text, enc)), enc, "declared")
     try:
         return Decoded(_finish(raw.decode("utf-8")), "utf-8", "utf8")
     except UnicodeDecodeError:
         pass
+    lossy = _mostly_utf8(raw)
+    if lossy is not None:  # UTF-8 with a few stray bytes: replace those, not every letter
+        return Decoded(_finish(lossy), "utf-8", "utf8", lossy.count("\ufffd"))
     enc = detect_encoding(raw)
-    text = raw.decode(enc, errors="replace")
+    text = _koi8_punct(raw.decode(enc, errors="replace"), enc)
     return Decoded(_finish(text), enc, "detected", text.count("\ufffd"))
+
+
+# KOI8-R files made by converters that mapped only the letters keep windows-1251 punctuation
+# (« » № — – … NBSP) in 0x80-0xBF, where KOI8-R has box drawing: "╚Вопросы╩", "╧18", "═≈".
+_KOI8_HIGH = bytes(b for b in range(0x80, 0xC0) if b not in (0xA3, 0xB3))
+_KOI8_TO_1251 = {ord(k): c for k, c in zip(_KOI8_HIGH.decode("koi8_r"), _KOI8_HIGH.decode("cp1251", "replace"))
+                 if c != "\ufffd"}
+_PSEUDO = re.compile(r"[\u2500-\u25ff\u2219\u221a\u2248\u2264\u2265\u2320\u2321\u00b2\u00b7\u00f7]")
+_PSEUDO_RUN = re.compile(r"[\u2500-\u25ff]{3}")
+
+
+def _koi8_punct(text: str, enc: str) -> str:
+    """Undo windows-1251 punctuation inside KOI8-R text, unless the file draws boxes (runs of them)."""
+    if _norm(enc) != "koi8-r" or not _PSEUDO.search(text) or _PSEUDO_RUN.search(text):
+        return text
+    return text.translate(_KOI8_TO_1251)
+
+
+def _mostly_utf8(raw: bytes) -> str | None:
+    """The UTF-8 text of ``raw`` when all but a few of its non-ASCII bytes are valid UTF-8."""
+    text = raw.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for c in text if ord(c) > 0x7F and c != "\ufffd")
+    return text if good >= 20 and bad * 20 <= good else None
 
 
 def _looks_like_utf8(raw: bytes) -> bool:

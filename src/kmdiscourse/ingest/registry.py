@@ -6,6 +6,9 @@ import re
 from .base import Reader
 from .tables import read_csv, read_json, read_jsonl
 from .text import read_markdown, read_text
+from .docx import read_docx, read_ole
+from .mbox import read_mbox
+from .pdf import read_pdf
 
 #: format name -> reader. Modules for further formats register themselves in _optional().
 READERS: dict[str, Reader] = {
@@ -15,14 +18,27 @@ READERS: dict[str, Reader] = {
     "json": read_json,
     "csv": read_csv,
     "tsv": read_csv,
+    "mbox": read_mbox,
+    "pdf": read_pdf,
+    "docx": read_docx,
+    "ole": read_ole,  # legacy .doc/.xls: skipped with a clear reason
 }
+
+# --- structured web readers: saved pages, feeds, WordPress and LiveJournal exports ---
+from .feed import read_feed, read_xml  # noqa: E402
+from .html import read_html  # noqa: E402
+from .livejournal import read_livejournal  # noqa: E402
+from .wxr import read_wxr  # noqa: E402
+
+READERS.update({"html": read_html, "feed": read_feed, "wxr": read_wxr, "livejournal": read_livejournal,
+                "xml": read_xml})
 
 EXTENSIONS: dict[str, str] = {
     ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
     ".html": "html", ".htm": "html", ".xhtml": "html",
     ".xml": "xml", ".rss": "feed", ".atom": "feed", ".rdf": "feed",
-    ".mbox": "mbox", ".pdf": "pdf", ".docx": "docx",
+    ".mbox": "mbox", ".pdf": "pdf", ".docx": "docx", ".eml": "mbox", ".doc": "ole",
 }
 
 _MAGIC = (

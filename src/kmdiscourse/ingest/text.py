@@ -61,14 +61,50 @@ def _record(meta: dict, body: str, src: SourceFile) -> RawRecord:
     )
 
 
+#: A labelled date line: "Опубликовано: 12.03.2004", "Posted on March 3, 2009", "Дата: 19 декабря 2005".
+_DATE_LINE = re.compile(
+    r"^\W{0,3}(?:опубликовано|дата публикации|дата|размещено|posted on|posted|published on|published|"
+    r"date|written on)\s*(?:[:\-–—]\s*|\s)(?P<value>.{6,40}?)\s*[.;]?$",
+    re.I,
+)
+DATE_LINE_WINDOW = 5
+
+
+def find_text_date(text: str) -> str | None:
+    """An explicit, labelled publication date on one of the first or last few lines, or None.
+
+    Conservative: the line must start with a label (``Опубликовано:``, ``Posted on``, ``Дата:``)
+    and the rest of the line must be a full date (day, month and year); dates in running text
+    are ignored.
+    """
+    from ..dates import parse_date
+
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    window = lines[:DATE_LINE_WINDOW] + lines[-DATE_LINE_WINDOW:] if len(lines) > 2 * DATE_LINE_WINDOW else lines
+    for line in window:
+        m = _DATE_LINE.match(line)
+        if m and parse_date(m.group("value")) is not None:
+            return m.group("value")
+    return None
+
+
 def read_text(src: SourceFile) -> Iterator[RawRecord]:
-    """A ``.txt`` file is one document; a YAML front matter block, if present, is metadata."""
+    """A ``.txt`` file is one document; a YAML front matter block, if present, is metadata.
+
+    Without a front matter date, a labelled date line near the top or bottom
+    (:func:`find_text_date`) gives the date, with ``date_source`` ``text``.
+    """
     dec = decode_bytes(src.raw)
     src.encoding, src.encoding_source, src.replacements = dec.encoding, dec.encoding_source, dec.replacements
     meta, body = _front_matter(dec.text, src)
     if not body.strip():
         raise SkipFile("empty", "no text")
-    yield _record(meta, body, src)
+    rec = _record(meta, body, src)
+    if rec.date is None:
+        found = find_text_date(body)
+        if found:
+            rec.date, rec.date_source = found, "text"
+    yield rec
 
 
 def strip_markdown(text: str) -> str:

@@ -1,0 +1,807 @@
+"""Turn passages into analysis-ready lemmas, per language: tokens, lemmas, stop words, phrases.
+
+Two routes give the same output format (lists of lowercased lemmas):
+
+* the default route needs no trained model. A regular-expression tokenizer finds words
+  (hyphenated compounds, abbreviations with inner dots and English clitics stay together),
+  and every distinct word form is analysed once and cached: English through spaCy's lookup
+  table (spacy-lookups-data, the table ``spacy.blank("en")`` + ``lookup`` lemmatizer uses),
+  Russian through pymorphy3 (the analyser behind spaCy's ``pymorphy3`` lemmatizer). A word is
+  analysed by the language its script belongs to, so a Latin term in a Russian passage gets
+  English lemmas and stop words, and the per-form cache makes the cost per token a dict
+  look-up;
+* a spaCy pipeline (``en_core_web_sm``, ``ru_core_news_sm`` when installed, or one named with
+  ``model=``) gives POS-aware lemmas; the same filters and hyphen handling apply.
+
+All per-language differences live in :data:`LANG_SETTINGS`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import KmdError, MissingDependencyError
+from .passages import ABBREVIATIONS
+from .phrases import DEFAULT_MIN_COUNT, DEFAULT_PHRASE_THRESHOLD, apply_phrases, learn_phrases
+
+#: Bump when the analysis changes, so cached lemmas in stores are recomputed.
+PIPELINE_VERSION = "1"
+LEMMAS = "lemmas.parquet"
+#: Distinct word forms kept in each cache before it is emptied (bounds memory on huge corpora).
+CACHE_SIZE = 400_000
+
+
+def _fold(s: str) -> str:
+    return s.replace("ё", "е").replace("Ё", "Е")
+
+
+def _spacy_stop_words(lang: str) -> frozenset[str]:
+    if lang == "en":
+        from spacy.lang.en.stop_words import STOP_WORDS
+    else:
+        from spacy.lang.ru.stop_words import STOP_WORDS
+    return frozenset(STOP_WORDS)
+
+
+@dataclass(frozen=True)
+class LangSettings:
+    """How one language is processed; one row of :data:`LANG_SETTINGS`."""
+
+    lang: str
+    spacy_lang: str
+    #: spaCy lemmatizer mode the default route reproduces: "lookup" or "pymorphy3".
+    lemmatizer_mode: str
+    #: Trained spaCy pipeline used (POS-aware lemmas) when it is installed.
+    full_model: str
+    #: Letters of the script; a word is analysed by the language of its script.
+    letters: str
+    stop_words: frozenset[str]
+    #: Blog and web boilerplate, abbreviations and clitics on top of spaCy's list.
+    extra_stop_words: frozenset[str]
+    #: spaCy stop words that are content words in KM texts ("данные" is data).
+    keep_words: frozenset[str] = frozenset()
+    #: Lemmas the lookup gets wrong for this domain (form -> lemma).
+    lemma_overrides: Mapping[str, str] = field(default_factory=dict)
+    #: Stop words allowed inside a multi-word term ("community_of_practice").
+    connector_words: frozenset[str] = frozenset()
+    #: Upper-case forms that are not the stop word they spell ("IT", "US").
+    acronyms: frozenset[str] = frozenset()
+
+    @cached_property
+    def stops(self) -> frozenset[str]:
+        """Every stop word, lowercased and with ё folded."""
+        return frozenset(_fold(w.lower()) for w in (self.stop_words | self.extra_stop_words) - self.keep_words)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "lang": self.lang, "mode": self.lemmatizer_mode, "stops": sorted(self.stops),
+            "overrides": sorted(self.lemma_overrides.items()), "connectors": sorted(self.connector_words),
+            "acronyms": sorted(self.acronyms),
+        }
+
+
+_ABBREV_EN = frozenset(a for a in ABBREVIATIONS if a.isascii())
+_ABBREV_RU = frozenset(a for a in ABBREVIATIONS if not a.isascii()) | frozenset(
+    "т.д т.п т.ч др пр проч напр т.о".split())
+
+LANG_SETTINGS: dict[str, LangSettings] = {
+    "en": LangSettings(
+        lang="en",
+        spacy_lang="en",
+        lemmatizer_mode="lookup",
+        full_model="en_core_web_sm",
+        letters="A-Za-z",
+        stop_words=_spacy_stop_words("en"),
+        extra_stop_words=frozenset(
+            """
+            read click comment comments reply subscribe unsubscribe login log tweet retweet via
+            posted admin permalink tag tags http https www com html rss cookie cookies newsletter
+            etc am pm de la le 's n't 're 'll 've 'd 'm
+            """.split()) | _ABBREV_EN,
+        lemma_overrides={
+            "data": "data", "media": "media", "criteria": "criterion", "best": "best",
+            "better": "better", "worse": "worse", "worst": "worst", "does": "do", "news": "news",
+            "lives": "life", "means": "means", "goods": "goods", "staff": "staff", "people": "people",
+            "ca": "can", "wo": "will", "sha": "shall",
+            # errors of the lookup table
+            "matter": "matter", "number": "number", "feed": "feed", "broker": "broker",
+            "developed": "develop", "ai": "ai", "agenda": "agenda", "phases": "phase",
+            "ceiling": "ceiling", "evening": "evening",
+        },
+        connector_words=frozenset("a an the of for in on to with without at by from and or".split()),
+        acronyms=frozenset({"IT", "US"}),
+    ),
+    "ru": LangSettings(
+        lang="ru",
+        spacy_lang="ru",
+        lemmatizer_mode="pymorphy3",
+        full_model="ru_core_news_sm",
+        letters="А-Яа-яЁё",
+        stop_words=_spacy_stop_words("ru"),
+        extra_stop_words=frozenset(
+            """
+            читать далее подробнее комментарий комментарии ответить подписаться войти
+            опубликовать опубликовано метка метки репост лайк это этот весь свой который мочь
+            из-за из-под по-прежнему по-видимому по-моему то-есть
+            """.split()) | _ABBREV_RU,
+        keep_words=frozenset({"данные", "данных"}),
+        lemma_overrides={
+            "данные": "данные", "данных": "данные", "данным": "данные", "данными": "данные",
+            # pymorphy3's first guess is a rarer word
+            "нашли": "найти", "нашла": "найти", "нашел": "найти", "нашёл": "найти", "пошли": "пойти",
+            "вики": "вики", "вика": "вики",
+        },
+    ),
+}
+
+#: Russian particles that make a pronoun indefinite ("какой-то"); such words are stop words.
+_RU_PARTICLES = ("-то", "-либо", "-нибудь", "-таки")
+
+# --- the tokenizer --------------------------------------------------------------------------------
+
+# A word: letters/digits, joined by hyphens, apostrophes, inner dots ("т.е", "asp.net", "2.5"),
+# "@" (e-mail) and "&" ("R&D"). URLs are cut out first, only in texts that have one.
+_TOKEN = re.compile(r"[^\W_]+(?:[-‐‑'’.@&][^\W_]+)*")
+_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"'«»()\[\]]*[^\s<>\"'«»()\[\].,;:!?]", re.I)
+_LETTER = re.compile(r"[^\W\d_]")
+_CYR = re.compile(r"[А-Яа-яЁё]")
+_LAT = re.compile(r"[A-Za-z]")
+_NUMBERISH = re.compile(r"\d[\d.,]*(?:[-‐‑]?[a-zа-яё]{1,3})?")  # 1990s, 10th, 2010-х, 5-й, 2.5
+_DOMAIN = re.compile(r".+\.(?:com|org|net|ru|рф|su|io|info|edu|gov|uk|de|biz|me|co|ua|by|kz)", re.I)
+_ACRONYM_PLURAL = re.compile(r"[A-Z][A-Za-z]*[A-Z]s")  # CoPs, KPIs, FAQs
+_NOT_PLURAL = ("ss", "us", "sis", "ics", "ous", "ys")
+_EN_CLITICS = {"s": None, "re": "be", "m": "be", "ll": "will", "ve": "have", "d": "would"}
+
+# Latin and Cyrillic letters that look the same: a word mixing them is usually a typo or OCR.
+_LAT2CYR = str.maketrans("aceopxyACEHKMOPTXB", "асеорхуАСЕНКМОРТХВ")
+_CYR2LAT = str.maketrans("асеорхуАСЕНКМОРТХВ", "aceopxyACEHKMOPTXB")
+_LAT_LOOKALIKE = set("aceopxyACEHKMOPTXB")
+_CYR_LOOKALIKE = set("асеорхуАСЕНКМОРТХВ")
+
+# Kinds of token.
+WORD, STOP, CONNECTOR, NUMBER, URL, CLITIC = 0, 1, 2, 3, 4, 5
+
+
+def _findall(text: str, _find=_TOKEN.findall, _sub=_URL.sub) -> list[str]:
+    if "://" in text or "www." in text:
+        text = _sub(" ", text)
+    return _find(text)
+
+
+def tokenize(text: str) -> list[str]:
+    """The word tokens of ``text`` (the default route's tokenizer): punctuation and URLs are
+    dropped, hyphenated compounds, inner dots and English clitics stay in the token.
+
+    >>> tokenize("Knowledge-sharing at ACME's R&D, e.g. wikis: https://x.org/a.")
+    ['Knowledge-sharing', 'at', "ACME's", 'R&D', 'e.g', 'wikis']
+    """
+    return _findall(text)
+
+
+# --- per-language word analysers (run once per distinct form) --------------------------------------
+
+@lru_cache(maxsize=1)
+def _en_table() -> dict[str, str]:
+    """spaCy's English lemma lookup table (spacy-lookups-data), as a plain dict."""
+    import gzip
+
+    try:
+        import spacy_lookups_data
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "English lemmas need the spaCy lookup tables: pip install spacy-lookups-data") from exc
+    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lemma_lookup.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _morph():
+    try:
+        import pymorphy3
+    except ImportError as exc:
+        raise MissingDependencyError("Russian lemmas need pymorphy3: pip install pymorphy3 pymorphy3-dicts-ru") from exc
+    return pymorphy3.MorphAnalyzer()
+
+
+def _en_lemma(word: str) -> str:
+    """Lemma of one English word form (no clitics)."""
+    s = LANG_SETTINGS["en"]
+    low = word.lower()
+    if low in s.lemma_overrides:
+        return s.lemma_overrides[low]
+    if _ACRONYM_PLURAL.fullmatch(word):
+        return low[:-1]
+    if "-" in low:  # keep the compound; only a plural last part is reduced
+        head, _, last = low.rpartition("-")
+        if last.endswith("s") and len(last) > 3:
+            last = s.lemma_overrides.get(last) or _en_table().get(last, last)
+        return f"{head}-{last}"
+    table = _en_table()
+    lemma = table.get(low)
+    if lemma is not None:
+        return lemma
+    if word[0].islower() and len(low) > 4 and low.endswith("s") and not low.endswith(_NOT_PLURAL):
+        return low[:-3] + "y" if low.endswith("ies") else low[:-1]  # wikis, chatbots: not in the table
+    return low
+
+
+def _ru_lemma(word: str) -> str:
+    s = LANG_SETTINGS["ru"]
+    low = word.lower()
+    if low in s.lemma_overrides:
+        return s.lemma_overrides[low]
+    return _fold(_morph().parse(low)[0].normal_form)
+
+
+_LEMMATIZERS = {"en": _en_lemma, "ru": _ru_lemma}
+
+
+def _script(word: str) -> str | None:
+    """``en`` for Latin, ``ru`` for Cyrillic, by majority; look-alike letters are folded first."""
+    n_cyr = len(_CYR.findall(word))
+    n_lat = len(_LAT.findall(word))
+    if n_cyr and n_lat:
+        return "ru" if n_cyr >= n_lat else "en"
+    return "ru" if n_cyr else "en" if n_lat else None
+
+
+def _fold_lookalikes(word: str) -> str:
+    """"знaние" with a Latin "a" -> "знание"; "Kn0wledge" stays. Only whole-script words fold."""
+    lat = {c for c in word if "A" <= c <= "z"}
+    cyr = {c for c in word if "А" <= c <= "я" or c in "Ёё"}
+    if not lat or not cyr:
+        return word
+    if any(h in word for h in "-‐‑"):  # "wiki-портал": each part keeps its script
+        return word
+    if len(cyr) >= len(lat) and lat <= _LAT_LOOKALIKE:
+        return word.translate(_LAT2CYR)
+    if len(lat) > len(cyr) and cyr <= _CYR_LOOKALIKE:
+        return word.translate(_CYR2LAT)
+    return word
+
+
+def analyse_form(form: str) -> tuple[tuple[str, int, int, int], ...]:
+    """Analyse one token: a tuple of (lemma, kind, start, end) sub-tokens (a clitic splits off).
+
+    ``kind`` is WORD, STOP, CONNECTOR, NUMBER or URL; offsets are relative to the token.
+    """
+    n = len(form)
+    low = form.lower()
+    if "://" in form or low.startswith("www."):
+        return ((low, URL, 0, n),)
+    if "@" in form:
+        return ((low, URL, 0, n),)
+    if not _LETTER.search(form) or _NUMBERISH.fullmatch(form):
+        return ((low, NUMBER, 0, n),)
+    if "." in form and _DOMAIN.fullmatch(form):
+        return ((low, URL, 0, n),)
+    word = _fold_lookalikes(form.replace("‐", "-").replace("‑", "-"))
+    lang = _script(word)
+    if lang is None:  # Greek, CJK...: keep the form
+        return ((_fold(low), WORD, 0, n),)
+    settings = LANG_SETTINGS[lang]
+    out = []
+    clitic = None
+    if lang == "en" and ("'" in word or "’" in word):
+        w = word.replace("’", "'")
+        lw = w.lower()
+        if lw.endswith("n't") and len(lw) > 3:
+            base, clitic = w[:-3], ("not", len(w) - 3)
+        else:
+            head, _, tail = w.rpartition("'")
+            if tail.lower() in _EN_CLITICS and head:
+                base, clitic = head, (_EN_CLITICS[tail.lower()], len(head))
+            else:
+                base = w
+        word = base
+    elif lang == "ru":
+        word = word.replace("’", "'")
+    lemma = _LEMMATIZERS[lang](word)
+    lemma = _fold(lemma.lower())
+    folded = _fold(word.lower())
+    if word in settings.acronyms:
+        kind = WORD
+    elif folded in settings.connector_words or lemma in settings.connector_words:
+        kind = CONNECTOR
+    elif folded in settings.stops or lemma in settings.stops or len(lemma) < 2:
+        kind = STOP
+    elif lang == "ru" and "-" in lemma and (
+        lemma.endswith(_RU_PARTICLES) and lemma.rsplit("-", 1)[0] in settings.stops
+        or lemma.startswith("кое-")
+    ):
+        kind = STOP
+    else:
+        kind = WORD
+    end = clitic[1] if clitic else n
+    out.append((lemma, kind, 0, end))
+    if clitic:
+        out.append((clitic[0], STOP, clitic[1], n) if clitic[0] else ("'s", CLITIC, clitic[1], n))
+    return tuple(out)
+
+
+class _FormCache(dict):
+    """form -> analysis for one output mode; a miss runs :func:`analyse_form` once."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def __missing__(self, form: str):
+        parts = analyse_form(form)
+        if self.mode == "filter":
+            value = next((p[0] for p in parts if p[1] == WORD), "")
+        elif self.mode == "phrase":
+            value = next((p[0] for p in parts if p[1] in (WORD, CONNECTOR)), "")
+        elif self.mode == "words":  # stop words kept; numbers and URLs not
+            value = tuple(p[0] for p in parts if p[1] <= CONNECTOR)
+        else:  # "all": everything with offsets
+            value = parts
+        self[form] = value
+        return value
+
+    def check_size(self) -> None:
+        if len(self) > CACHE_SIZE:
+            self.clear()
+
+
+_CACHES = {m: _FormCache(m) for m in ("filter", "phrase", "words", "all")}
+
+
+def _fast_lemmas(texts: Iterable[str], mode: str) -> Iterator[list[str]]:
+    cache = _CACHES[mode]
+    get = cache.__getitem__
+    findall = _findall
+    if mode == "words":
+        for text in texts:
+            out: list[str] = []
+            for parts in map(get, findall(text)):
+                out.extend(parts)
+            yield out
+            cache.check_size()
+        return
+    for i, text in enumerate(texts):
+        yield list(filter(None, map(get, findall(text))))
+        if not i & 255:
+            cache.check_size()
+
+
+# --- the spaCy route ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def load_pipeline(name: str):
+    """Load a spaCy pipeline by package name or path, once (parser and NER are not needed).
+
+    Raises
+    ------
+    KmdError
+        When ``name`` is neither an installed package nor a pipeline folder.
+    """
+    import spacy
+
+    try:
+        return spacy.load(name, exclude=["parser", "ner", "senter"])
+    except OSError as exc:
+        raise KmdError(
+            f"spaCy pipeline {name!r} is neither an installed package nor a pipeline folder; "
+            f"install it (python -m spacy download {name}) or give its path, e.g. --spacy-model en=path/to/model"
+        ) from exc
+
+
+@lru_cache(maxsize=8)
+def _is_installed(name: str) -> bool:
+    import spacy
+
+    return bool(spacy.util.is_package(name))
+
+
+def resolve_model(lang: str, model: Any = None) -> Any:
+    """The spaCy pipeline to use for ``lang``, or None for the default (no-model) route.
+
+    ``model`` may be None (the language's full pipeline when installed, else the default
+    route), ``"default"``/``"blank"`` (always the default route), a package name or path, a
+    loaded ``Language``, or a mapping ``{lang: any of these}``.
+    """
+    if isinstance(model, Mapping):
+        model = model.get(lang)
+    if model is None:
+        full = LANG_SETTINGS[lang].full_model if lang in LANG_SETTINGS else None
+        return full if full and _is_installed(full) else None
+    if isinstance(model, str) and model in ("default", "blank", ""):
+        return None
+    return model
+
+
+def _pipeline(model: Any):
+    return load_pipeline(str(model)) if isinstance(model, (str, os.PathLike)) else model
+
+
+def _doc_tokens(doc, lang: str) -> Iterator[tuple[str, int, int, int]]:
+    """(lemma, kind, start, end) for a spaCy Doc's tokens; "a-b" split by spaCy is joined again."""
+    settings = LANG_SETTINGS[lang]
+    toks = [t for t in doc if not t.is_space]
+    i, n = 0, len(toks)
+    while i < n:
+        tok = toks[i]
+        j = i
+        # join word - word - word with no spaces in between
+        while (j + 2 < n and toks[j + 1].text in ("-", "‐", "‑") and not toks[j].whitespace_
+               and not toks[j + 1].whitespace_ and toks[j].is_alpha and toks[j + 2].is_alpha):
+            j += 2
+        start, end = tok.idx, toks[j].idx + len(toks[j].text)
+        if j > i:
+            text = doc.text[start:end]
+            last = toks[j]
+            if lang == "en" and not (last.lower_.endswith("s") and len(last.text) > 3):
+                lemma = _fold(text.lower())  # as the default route: only a plural last part is reduced
+            else:
+                lemma = _fold(text[: last.idx - start].lower() + (last.lemma_ or last.text).lower())
+            kind = STOP if lemma in settings.stops else WORD
+            yield (lemma, kind, start, end)
+            i = j + 1
+            continue
+        i += 1
+        if tok.is_punct or (not _LETTER.search(tok.text) and not tok.like_num):
+            continue
+        if tok.like_url or tok.like_email:
+            yield (tok.lower_, URL, start, end)
+            continue
+        if tok.like_num or not _LETTER.search(tok.text):
+            yield (tok.lower_, NUMBER, start, end)
+            continue
+        lemma = _fold((tok.lemma_ or tok.text).lower())
+        if lemma.endswith(".") and len(lemma) > 1:  # "т.е.", "e.g." are single spaCy tokens
+            lemma = lemma.rstrip(".")
+        low = _fold(tok.lower_).rstrip(".") or _fold(tok.lower_)
+        if tok.text in settings.acronyms:
+            kind = WORD
+        elif low in settings.connector_words or lemma in settings.connector_words:
+            kind = CONNECTOR
+        elif tok.is_stop or low in settings.stops or lemma in settings.stops or len(lemma) < 2:
+            kind = STOP
+        else:
+            kind = WORD
+        yield (lemma, kind, start, end)
+
+
+_MODE_KINDS = {"filter": (WORD,), "phrase": (WORD, CONNECTOR), "words": (WORD, STOP, CONNECTOR)}
+
+
+def _spacy_lemmas(texts: Iterable[str], lang: str, model: Any, mode: str, batch_size: int = 256) -> Iterator[list[str]]:
+    nlp = _pipeline(model)
+    kinds = _MODE_KINDS[mode]
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        yield [t[0] for t in _doc_tokens(doc, lang) if t[1] in kinds]
+
+
+# --- public functions -----------------------------------------------------------------------------
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANG_SETTINGS:
+        raise KmdError(f"language {lang!r} has no pipeline; expected one of {', '.join(LANG_SETTINGS)}")
+
+
+def lemmatize(texts: Iterable[str], lang: str, *, keep_stopwords: bool = False, model: Any = None) -> Iterator[list[str]]:
+    """Yield the filtered, lowercased lemmas of each text, streaming.
+
+    Stop words (spaCy's plus web boilerplate), numbers, URLs, e-mail addresses and
+    punctuation are removed; ``ё`` is folded to ``е``; hyphenated compounds stay whole.
+
+    Parameters
+    ----------
+    texts : iterable of str
+    lang : {"en", "ru"}
+        The passages' language: picks the spaCy pipeline when one is used; on the default
+        route each word is analysed by the language of its script.
+    keep_stopwords : bool
+        Keep stop words (numbers, URLs and punctuation are still removed).
+    model : str, Language, mapping or None
+        See :func:`resolve_model`.
+
+    Examples
+    --------
+    >>> next(lemmatize(["Communities of practice share knowledge."], "en"))
+    ['community', 'practice', 'share', 'knowledge']
+    """
+    _check_lang(lang)
+    mode = "words" if keep_stopwords else "filter"
+    nlp = resolve_model(lang, model)
+    if nlp is None:
+        return _fast_lemmas(texts, mode)
+    return _spacy_lemmas(texts, lang, nlp, mode)
+
+
+def tokenize_lemmas(text: str, lang: str) -> list[str]:
+    """The filtered lemmas of one text (see :func:`lemmatize`).
+
+    >>> tokenize_lemmas("Сообществами практиков управляют координаторы.", "ru")
+    ['сообщество', 'практик', 'управлять', 'координатор']
+    """
+    return next(lemmatize([text], lang))
+
+
+def lemma_sequence(text: str, lang: str, *, model: Any = None) -> list[tuple[str, int, int]]:
+    """Every token's lemma with its character offsets in ``text``: stop words, numbers and
+    URLs kept, punctuation dropped. For concept matching and keyword-in-context.
+
+    >>> lemma_sequence("Sharing the wikis", "en")
+    [('share', 0, 7), ('the', 8, 11), ('wiki', 12, 17)]
+    """
+    _check_lang(lang)
+    nlp = resolve_model(lang, model)
+    if nlp is not None:
+        doc = _pipeline(nlp)(text)
+        return [(lem, s, e) for lem, _k, s, e in _doc_tokens(doc, lang)]
+    cache = _CACHES["all"]
+    out = []
+    urls = list(_URL.finditer(text)) if ("://" in text or "www." in text) else []
+    for m in urls:
+        out.append((m.group().lower(), m.start(), m.end()))
+    for m in _TOKEN.finditer(_URL.sub(lambda u: " " * len(u.group()), text) if urls else text):
+        base = m.start()
+        for lem, _kind, s, e in cache[m.group()]:
+            out.append((lem, base + s, base + e))
+    cache.check_size()
+    if urls:
+        out.sort(key=lambda t: t[1])
+    return out
+
+
+# --- passages, in parallel, cached in the store ---------------------------------------------------
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("spacy", "spacy-lookups-data", "pymorphy3", "pymorphy3-dicts-ru"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "-"
+    return out
+
+
+def _model_id(model: Any) -> str:
+    if model is None:
+        return "default"
+    nlp = _pipeline(model) if isinstance(model, (str, os.PathLike)) else model
+    meta = getattr(nlp, "meta", {}) or {}
+    return f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}:{','.join(nlp.pipe_names)}"
+
+
+def pipeline_fingerprint(lang: str, model: Any = None) -> str:
+    """A hash of everything that decides the lemmas of a ``lang`` passage (cache key part)."""
+    payload = {
+        "version": PIPELINE_VERSION, "lang": lang, "model": _model_id(resolve_model(lang, model)),
+        "settings": [s.fingerprint() for s in LANG_SETTINGS.values()], "packages": _versions(),
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _lemmatize_chunk(args) -> list[list[str]]:
+    """Worker: phrase-mode lemmas of (texts, langs) in order; languages without a pipeline get []."""
+    texts, langs, model = args
+    out: list[list[str] | None] = [None] * len(texts)
+    for lang in LANG_SETTINGS:
+        idx = [i for i, lg in enumerate(langs) if lg == lang]
+        if not idx:
+            continue
+        nlp = resolve_model(lang, model)
+        sub = (texts[i] for i in idx)
+        gen = _fast_lemmas(sub, "phrase") if nlp is None else _spacy_lemmas(sub, lang, nlp, "phrase")
+        for i, lem in zip(idx, gen):
+            out[i] = lem
+    return [x if x is not None else [] for x in out]
+
+
+def _warm_up() -> None:
+    _en_table()
+    _morph()
+
+
+def _base_lemmas(texts: list[str], langs: list[str], *, jobs: int, model: Any, progress: bool,
+                 chunk: int = 2000) -> list[list[str]]:
+    """Phrase-mode lemmas (connector words kept) for every text, in ``jobs`` processes."""
+    chunks = [(texts[i:i + chunk], langs[i:i + chunk], model) for i in range(0, len(texts), chunk)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), unit="passage", desc="lemmas", file=None)
+    out: list[list[str]] = []
+    try:
+        if jobs > 1 and len(chunks) > 1:
+            import multiprocessing as mp
+
+            if isinstance(model, Mapping):
+                model = {k: v for k, v in model.items()}
+            _warm_up()  # forked workers inherit the tables
+            ctx = mp.get_context("fork" if os.name != "nt" else "spawn")
+            with ctx.Pool(jobs) as pool:
+                for res in pool.imap(_lemmatize_chunk, chunks):
+                    out.extend(res)
+                    if bar:
+                        bar.update(len(res))
+        else:
+            for c in chunks:
+                res = _lemmatize_chunk(c)
+                out.extend(res)
+                if bar:
+                    bar.update(len(res))
+    finally:
+        if bar:
+            bar.close()
+    return out
+
+
+def _read_cached(store: Path) -> dict[str, tuple[str, list[str], list[str], str]]:
+    """passage_id -> (key, base, lemmas, phrase_key) from STORE/lemmas.parquet, if any."""
+    path = store / LEMMAS
+    if not path.is_file():
+        return {}
+    import pyarrow.parquet as pq
+
+    try:
+        t = pq.read_table(path, columns=["passage_id", "key", "base", "lemmas", "phrase_key"])
+    except Exception:  # damaged or an older layout: recompute
+        return {}
+    cols = [t.column(c).to_pylist() for c in ("passage_id", "key", "base", "lemmas", "phrase_key")]
+    return {pid: (k, b or [], lem or [], pk) for pid, k, b, lem, pk in zip(*cols)}
+
+
+def _write_cache(store: Path, rows: dict[str, tuple[str, list[str], list[str], str]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .store import atomic_write_bytes
+
+    pids = list(rows)
+    table = pa.table({
+        "passage_id": pa.array(pids, pa.string()),
+        "key": pa.array([rows[p][0] for p in pids], pa.string()),
+        "lemmas": pa.array([rows[p][2] for p in pids], pa.list_(pa.string())),
+        "base": pa.array([rows[p][1] for p in pids], pa.list_(pa.string())),
+        "phrase_key": pa.array([rows[p][3] for p in pids], pa.string()).dictionary_encode(),
+    })
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(store / LEMMAS, sink.getvalue().to_pybytes())
+
+
+def preprocess_passages(
+    passages,
+    *,
+    store: str | os.PathLike | None = None,
+    jobs: int = 1,
+    progress: bool = False,
+    phrase_threshold: float | None = DEFAULT_PHRASE_THRESHOLD,
+    min_count: int = DEFAULT_MIN_COUNT,
+    model: Any = None,
+    stats: dict | None = None,
+):
+    """Lemmas of every passage, with multi-word terms joined, cached in the store.
+
+    Parameters
+    ----------
+    passages : pandas.DataFrame
+        Columns ``passage_id``, ``text``, ``lang``. Passages whose lang is not en/ru get [].
+    store : path, optional
+        A store folder: lemmas are read from and written to ``STORE/lemmas.parquet``
+        (passage_id, key, lemmas, base), keyed by a hash of the pipeline settings and the
+        text, so unchanged passages are not processed again.
+    jobs : int
+        Processes for lemmatisation.
+    progress : bool
+        A progress bar on stderr.
+    phrase_threshold : float or None
+        NPMI threshold of :func:`~kmdiscourse.phrases.learn_phrases`; None (or >= 1) learns
+        no terms.
+    min_count : int
+        Minimum frequency of a term.
+    model : str, mapping or None
+        See :func:`resolve_model`, e.g. ``{"en": "en_core_web_sm"}``.
+    stats : dict, optional
+        Filled with ``computed``, ``reused``, ``tokens`` and ``phrases`` counts.
+
+    Returns
+    -------
+    pandas.Series
+        list[str] per passage, indexed like ``passages``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"passage_id": ["a:0"], "text": ["Communities of practice."], "lang": ["en"]})
+    >>> preprocess_passages(df, phrase_threshold=None).tolist()
+    [['community', 'practice']]
+    """
+    import pandas as pd
+
+    for col in ("passage_id", "text", "lang"):
+        if col not in passages.columns:
+            raise KmdError(f"passages table has no {col!r} column; expected passage_id, text, lang")
+    ids = passages["passage_id"].astype(str).tolist()
+    texts = passages["text"].fillna("").astype(str).tolist()
+    langs = [lg if isinstance(lg, str) else "" for lg in passages["lang"].tolist()]
+    fps = {lang: pipeline_fingerprint(lang, model) for lang in LANG_SETTINGS}
+    keys = [
+        hashlib.sha1(f"{fps[lg]}\0{t}".encode()).hexdigest()[:20] if lg in fps else "" for lg, t in zip(langs, texts)
+    ]
+    use_phrases = phrase_threshold is not None and phrase_threshold < 1
+    phrase_key = hashlib.sha1(
+        json.dumps([phrase_threshold if use_phrases else None, min_count]).encode() + "\0".join(keys).encode()
+    ).hexdigest()[:20]
+
+    store_path = Path(store) if store is not None else None
+    cached = _read_cached(store_path) if store_path is not None else {}
+    base: list[list[str] | None] = [None] * len(ids)
+    final: list[list[str]] | None = [None] * len(ids)  # type: ignore[list-item]
+    todo = []
+    n_reused = 0
+    for i, (pid, key) in enumerate(zip(ids, keys)):
+        hit = cached.get(pid)
+        if hit is not None and hit[0] == key and key:
+            n_reused += 1
+            base[i] = hit[1]
+            if hit[3] == phrase_key:
+                final[i] = hit[2]
+        elif not key:
+            base[i] = []
+        else:
+            todo.append(i)
+    if todo:
+        computed = _base_lemmas([texts[i] for i in todo], [langs[i] for i in todo], jobs=jobs, model=model,
+                                progress=progress)
+        for i, lem in zip(todo, computed):
+            base[i] = lem
+    n_phrases = 0
+    if any(f is None for f in final):
+        final = [[] for _ in ids]
+        for lang, settings in LANG_SETTINGS.items():
+            idx = [i for i, lg in enumerate(langs) if lg == lang]
+            if not idx:
+                continue
+            lists = [base[i] for i in idx]
+            ph = None
+            if use_phrases:
+                ph = learn_phrases(lists, phrase_threshold, min_count=min_count,
+                                   connector_words=settings.connector_words)
+                n_phrases += len(ph.phrasegrams)
+            for i, lem in zip(idx, apply_phrases(lists, ph, drop=settings.connector_words)):
+                final[i] = lem
+        if store_path is not None:
+            rows = {pid: v for pid, v in cached.items()}
+            for pid, key, b, f in zip(ids, keys, base, final):
+                rows[pid] = (key, b, f, phrase_key)
+            _write_cache(store_path, rows)
+    if stats is not None:
+        stats.update(computed=len(todo), reused=n_reused, phrases=n_phrases,
+                     lemmas=sum(len(f) for f in final))
+    return pd.Series(final, index=passages.index, name="lemmas", dtype=object)
+
+
+def parse_model_options(values: Iterable[str]) -> dict[str, str]:
+    """``["en=en_core_web_sm", "ru=path/to/model"]`` -> a {lang: name} mapping.
+
+    Raises
+    ------
+    KmdError
+        For a value without ``=`` or with a language that has no pipeline.
+    """
+    out = {}
+    for v in values:
+        lang, sep, name = v.partition("=")
+        lang = lang.strip()
+        if not sep or not name.strip():
+            raise KmdError(f"--spacy-model {v!r}: expected LANG=NAME, e.g. en=en_core_web_sm")
+        if lang not in LANG_SETTINGS:
+            raise KmdError(f"--spacy-model {v!r}: language {lang!r} is not one of {', '.join(LANG_SETTINGS)}")
+        out[lang] = name.strip()
+    return out

@@ -1,0 +1,294 @@
+"""The why/how/other classifier: output contract, model files, safe loading, evaluation."""
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import kmdiscourse
+from kmdiscourse.classify import (OUTPUT_COLUMNS, PassageClassifier, TRUSTED_TYPES, classify_passages,
+                                  default_model_path, evaluate, keyword_baseline, load_model, read_labels,
+                                  read_model_card, save_model, train_model)
+from kmdiscourse.cli import cli
+from kmdiscourse.errors import ModelError, RecordError
+from kmdiscourse.features import cue_counts, load_lexicon, matched_terms, pattern_counts, PATTERN_NAMES
+
+from conftest import shared_or_skip
+
+# Tiny training set written for these tests (codebook style, en and ru).
+TRAIN = [
+    ("Firms that share what engineers learn avoid repeating costly mistakes, and that saving pays for the time.", "why"),
+    ("Knowledge is the key asset of a consultancy: losing it when experts retire is a risk no board should accept.", "why"),
+    ("Investing in communities of practice gives a competitive advantage and a clear return on investment.", "why"),
+    ("Why bother? Because companies that ignore what their people know lose money every year.", "why"),
+    ("Компании, которые не вкладываются в обмен опытом, теряют знания вместе с уходящими сотрудниками.", "why"),
+    ("Управление знаниями окупается: выгода от повторного использования опыта превышает затраты.", "why"),
+    ("Зачем компании сообщество? Это конкурентное преимущество и ценность для бизнеса.", "why"),
+    ("Потеря ключевых экспертов — прямой риск для прибыли, и руководству стоит это признать.", "why"),
+    ("Start with a small core group, schedule a monthly call, and give one person two hours to moderate.", "how"),
+    ("First, appoint a facilitator. Then set up a wiki page for questions and review it every week.", "how"),
+    ("We started by interviewing retiring engineers and recorded each session on the intranet.", "how"),
+    ("Use a simple template for lessons learned and tag every entry so the search finds it.", "how"),
+    ("Для запуска сообщества назначьте координатора, определите тему и проводите встречи раз в месяц.", "how"),
+    ("Сначала соберите частые вопросы, затем напишите короткие ответы и выложите их на портал.", "how"),
+    ("Мы начали с пилотного проекта: выбрали один отдел и провели три семинара.", "how"),
+    ("Назначьте модератора базы знаний и утвердите регламент обновления статей.", "how"),
+    ("The term was coined in the early 1990s to describe apprenticeship in situated learning.", "other"),
+    ("Posted in Knowledge Sharing. Tagged communities. Leave a comment.", "other"),
+    ("This paper reviews the literature on tacit knowledge (Polanyi, 1966; Nonaka, 1994).", "other"),
+    ("A community of practice is defined as a group of people who share a concern.", "other"),
+    ("Понятие сообщества практики описывает группу людей, объединённых общим делом.", "other"),
+    ("УДК 005.94. Ключевые слова: управление знаниями, сообщество практики.", "other"),
+    ("В статье рассматривается история термина и подходы разных авторов.", "other"),
+    ("Комментарии закрыты. Все права защищены.", "other"),
+]
+TEXTS = [t for t, _ in TRAIN]
+LABELS_ = [y for _, y in TRAIN]
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> PassageClassifier:
+    return PassageClassifier(calibration_cv=2, min_df=1).fit(TEXTS, LABELS_)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tiny_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.skops"
+    save_model(tiny_model, path, {"note": "test"})
+    return path
+
+
+def _passages(rows):
+    base = {"doc_id": "d1", "source": "x.txt", "date": None, "genre": "business", "source_type": "blog",
+            "title": None, "url": None, "position": 0}
+    return pd.DataFrame([{**base, "passage_id": f"d1:{i}", "text": t, "lang": lang} for i, (t, lang) in enumerate(rows)])
+
+
+# --- features ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,family", [
+    ("The benefits are clear.", "value"),
+    ("Ценность знаний очевидна.", "value"),
+    ("We started by mapping experts.", "report_we"),
+    ("Мы начали с карты экспертов.", "report_we"),
+    ("Posted in News. Leave a comment.", "boilerplate"),
+    ("Под знанием понимается информация.", "definition"),
+])
+def test_cues_shared_families_match_both_languages(text, family):
+    assert family in matched_terms(text)
+
+
+@pytest.mark.parametrize("text,name,minimum", [
+    ("Start with a core group. Then schedule a call.", "imperative", 2),
+    ("Назначьте координатора и проводите встречи.", "imperative", 2),
+    ("As shown earlier (Wenger, 1998), and in [12].", "citation", 2),
+    ("1. Plan\n2. Launch\n3. Review", "numbered", 3),
+    ("Costs fell by 20% in 2004.", "percent", 1),
+])
+def test_patterns_count(text, name, minimum):
+    assert pattern_counts(text, load_lexicon())[PATTERN_NAMES.index(name)] >= minimum
+
+
+def test_russian_imperative_exceptions_are_not_imperatives():
+    v = pattern_counts("Информация на сайте о работе.", load_lexicon())
+    assert v[PATTERN_NAMES.index("imperative")] == 0
+
+
+# --- estimator behaviour -----------------------------------------------------------------------
+
+def test_classifier_probabilities_sum_to_one_and_order(tiny_model):
+    P = tiny_model.predict_proba(TEXTS)
+    assert P.shape == (len(TEXTS), 3)
+    assert np.allclose(P.sum(axis=1), 1.0)
+    assert (tiny_model.predict(TEXTS) == np.asarray(LABELS_)).mean() > 0.7
+
+
+def test_classifier_rejects_bad_labels():
+    with pytest.raises(ValueError, match="not one of"):
+        PassageClassifier().fit(["a b", "c d"], ["why", "maybe"])
+
+
+def test_classifier_chunks_give_same_result(tiny_model):
+    from sklearn.base import clone
+
+    small = clone(tiny_model).set_params(chunk_size=3).fit(TEXTS, LABELS_)
+    assert np.allclose(small.predict_proba(TEXTS), tiny_model.predict_proba(TEXTS))
+
+
+def test_evidence_names_terms_with_signs(tiny_model):
+    _, ev = tiny_model.predict_with_evidence(["Назначьте координатора и проводите встречи раз в месяц."])
+    assert ev[0].startswith("+")
+    assert all(tok[0] in "+-" for tok in ev[0].split())
+
+
+# --- classify output contract ------------------------------------------------------------------
+
+def test_classify_passages_columns_and_unlabelled_languages(tiny_model):
+    df = classify_passages(_passages([
+        ("Start with a small core group and schedule a monthly call.", "en"),
+        ("Понятие сообщества практики описывает группу людей.", "ru"),
+        ("Dies ist ein deutscher Absatz über Wissen.", "other"),
+    ]), tiny_model)
+    assert list(df.columns) == list(OUTPUT_COLUMNS)
+    assert df["label"].iloc[:2].isin(["why", "how", "other"]).all()
+    assert pd.isna(df["label"].iloc[2]) and pd.isna(df["p_why"].iloc[2])
+    assert np.allclose(df[["p_why", "p_how", "p_other"]].iloc[:2].sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_classify_jsonl_record_is_one_row(tmp_path, tiny_model):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "r.jsonl").write_text(json.dumps(
+        {"id": "rec-1", "text": "Назначьте координатора, определите тему и проводите встречи раз в месяц."},
+        ensure_ascii=False) + "\n", encoding="utf-8")
+    df = kmdiscourse.classify(tmp_path / "c", tiny_model)
+    assert len(df) == 1 and df["doc_id"].iloc[0] == "rec-1"
+    assert list(df.columns) == list(OUTPUT_COLUMNS)
+
+
+def test_classify_jobs_give_identical_output(tiny_model):
+    rows = [(t, "ru" if any("а" <= c <= "я" for c in t) else "en") for t in TEXTS * 120]
+    pas = _passages(rows)
+    a = classify_passages(pas, tiny_model, jobs=1)
+    b = classify_passages(pas, tiny_model, jobs=2)
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("out", ["-", "labels.csv", "labels.jsonl", "labels.parquet"])
+def test_cli_classify_writes_output_and_summary(small_corpus, tiny_model_file, tmp_path, out, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["classify", str(small_corpus), "-o", out, "--model", str(tiny_model_file),
+                                 "--by", "year"])
+    assert r.exit_code == 0, r.output
+    if out == "-":
+        assert r.stdout.splitlines()[0] == ",".join(OUTPUT_COLUMNS)
+    else:
+        df = {"csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True),
+              "parquet": pd.read_parquet}[out.rsplit(".", 1)[1]](tmp_path / out)
+        assert list(df.columns) == list(OUTPUT_COLUMNS)
+    assert "mean calibrated probability" in r.stderr and "95%" in r.stderr
+
+
+# --- model files ------------------------------------------------------------------------------
+
+def test_model_card_written_beside_model(tiny_model_file):
+    card = read_model_card(tiny_model_file)
+    assert card["format"] == "kmdiscourse-model" and card["note"] == "test"
+    assert set(card["versions"]) >= {"scikit-learn", "skops", "kmdiscourse"}
+
+
+def test_model_round_trip_and_trusted_types(tiny_model, tiny_model_file):
+    import skops.io as sio
+
+    assert set(sio.get_untrusted_types(file=tiny_model_file)) <= set(TRUSTED_TYPES)
+    again = load_model(tiny_model_file)
+    assert np.allclose(again.predict_proba(TEXTS), tiny_model.predict_proba(TEXTS))
+
+
+def test_load_model_refuses_pickle(tmp_path, tiny_model):
+    p = tmp_path / "evil.skops"
+    p.write_bytes(pickle.dumps(tiny_model))
+    with pytest.raises(ModelError, match=r"evil\.skops: a pickle"):
+        load_model(p)
+
+
+def test_load_model_refuses_foreign_types(tmp_path):
+    import skops.io as sio
+    from collections import OrderedDict
+
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    p = tmp_path / "foreign.skops"
+    sio.dump(Pipeline([("f", FunctionTransformer(OrderedDict))]), p)  # a type not on the list
+    with pytest.raises(ModelError, match="foreign.skops"):
+        load_model(p)
+
+
+def test_load_model_refuses_tampered_file(tmp_path, tiny_model_file):
+    p = tmp_path / "tampered.skops"
+    with zipfile.ZipFile(tiny_model_file) as src, zipfile.ZipFile(p, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "schema.json":
+                data = data.replace(b'"__class__": "CueFeatures",\n  ', b'"__class__": "system",\n  ', 1)
+                data = data.replace(b'"__module__": "kmdiscourse.features"', b'"__module__": "posix"', 1)
+            dst.writestr(item, data)
+    with pytest.raises(ModelError, match="tampered.skops"):
+        load_model(p)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model at all", b"PK\x03\x04garbage"])
+def test_cli_bad_model_is_one_error_line(tmp_path, small_corpus, content):
+    import subprocess
+    import sys
+
+    p = tmp_path / "bad.skops"
+    p.write_bytes(content)
+    r = subprocess.run([sys.executable, "-m", "kmdiscourse", "classify", str(small_corpus), "-o", "-",
+                        "--model", str(p)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.strip().startswith("Error:") and "bad.skops" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_default_model_ships_with_card():
+    if not default_model_path().is_file():
+        pytest.skip("the default model is not built (make model)")
+    card = read_model_card()
+    assert card["training_data"]["sha256"] and card["training_data"]["label_counts"]
+    cv = card["cv_metrics"]
+    assert {"macro_f1", "brier", "ece", "confusion"} <= set(cv)
+    clf = load_model()
+    assert set(clf.classes_) == {"why", "how", "other"}
+
+
+# --- train / evaluate ------------------------------------------------------------------------
+
+def test_read_labels_names_file_and_line(tmp_path):
+    p = tmp_path / "l.jsonl"
+    p.write_text('{"text": "fine", "label": "why"}\n{"text": "bad", "label": "maybe"}\n', encoding="utf-8")
+    with pytest.raises(RecordError, match=r"l\.jsonl:2: label 'maybe'"):
+        read_labels([p])
+
+
+def test_train_is_deterministic_for_a_seed():
+    df = pd.DataFrame({"text": TEXTS, "label": LABELS_})
+    a, card = train_model(df, base="none", seed=3, cv_folds=2, params={"calibration_cv": 2, "min_df": 1})
+    b, _ = train_model(df, base="none", seed=3, cv_folds=0, params={"calibration_cv": 2, "min_df": 1})
+    assert np.array_equal(a.predict_proba(TEXTS), b.predict_proba(TEXTS))
+    assert card["training_data"]["n"] == len(TEXTS) and "brier" in card["cv_metrics"]
+
+
+def test_cli_train_and_evaluate(tmp_path):
+    labels = tmp_path / "mine.csv"
+    pd.DataFrame({"text": TEXTS, "label": LABELS_}).to_csv(labels, index=False)
+    model = tmp_path / "m.skops"
+    r = CliRunner().invoke(cli, ["train", str(labels), "-o", str(model), "--base", "none", "--cv", "2"])
+    assert r.exit_code == 0, r.output
+    assert model.is_file() and model.with_suffix(".json").is_file()
+    r = CliRunner().invoke(cli, ["evaluate", str(labels), "--model", str(model), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert {"all", "en", "ru"} <= set(res["groups"]) or "all" in res["groups"]
+    assert "keyword_baseline" in res["groups"]["all"]
+
+
+def test_keyword_baseline_follows_hints():
+    pred = keyword_baseline(["The value and benefit and return on investment.", "Posted in news. Leave a comment."])
+    assert list(pred) == ["why", "other"]
+
+
+def test_default_model_on_gold_dev_beats_keywords():
+    gold = shared_or_skip("data", "gold_dev.jsonl")
+    if not default_model_path().is_file():
+        pytest.skip("the default model is not built (make model)")
+    res = evaluate(gold, n_boot=50)
+    for lang in ("en", "ru"):
+        g = res["groups"][lang]
+        assert g["macro_f1"] > g["keyword_baseline"]["macro_f1"]
