@@ -179,3 +179,17 @@ def test_interrupted_write_keeps_previous_store(small_corpus, tmp_path):
     # the next run completes and picks up the new files
     corpus = ingest_path(small_corpus, store)
     assert len(corpus.documents) == 304
+
+
+def test_store_files_get_normal_permissions(small_corpus, tmp_path):
+    """Outputs are written through temporary files but must not stay private (0600)."""
+    import stat
+
+    store = tmp_path / "s.kmd"
+    old = os.umask(0o022)
+    try:
+        ingest_path(small_corpus, store)
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((store / "passages.parquet").stat().st_mode)
+    assert mode == 0o644

@@ -337,6 +337,15 @@ class CueFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Iterable[str]):
         check_is_fitted(self, "feature_names_")
+        texts = list(X)
+        if not texts:
+            return sp.csr_matrix((0, len(self.feature_names_)), dtype=np.float64)
+        _, block = featurizer_for(self, self).transform(texts, words=False)
+        return sp.csr_matrix(block)
+
+    def _transform_per_text(self, X: Iterable[str]):
+        """The plain per-text definition of :meth:`transform` (the reference the fast path matches)."""
+        check_is_fitted(self, "feature_names_")
         lex = self.lexicon_
         cache: dict = {}
         rows = []
@@ -365,3 +374,504 @@ def matched_terms(text: str, lex: Lexicon | None = None) -> dict[str, list[str]]
     for term, f in hits:
         out.setdefault(lex.families[f], []).append(term)
     return out
+
+
+# --- fast chunk featurisation ---------------------------------------------------------------
+#
+# The per-text functions above are the plain definition of the features. Predicting on
+# hundreds of thousands of passages needs the same numbers faster, so the code below
+# normalises and tokenises each text once, memoises everything that depends on a token
+# alone (its stem and n-gram id, cue families, and flags such as "a four-digit year" or
+# "a Russian imperative") per token *type*, and turns the per-token facts of a whole chunk
+# into counts with a few numpy operations. Regexes that cannot be read off the tokens run
+# only on texts whose tokens make a match possible (a necessary condition), so every count
+# is the one the plain definition gives. tests/test_features_speed.py checks this.
+
+_RU_MODALS = ("нужно", "надо", "следует", "стоит", "необходимо", "важно", "рекомендуется", "можно")
+_EN_MODAL_ONE = ("should", "must")
+_EN_MODAL_TWO = ("need", "have", "has", "ought")
+_MONEY_HINTS = ("$", "€", "£", "₽", "руб", "долл", "млн", "млрд", "million", "billion", "bn")
+_BULLETS = "(•·▪*-"
+_DASHES = "—–-"
+_HEAD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_YEAR_TOKEN = re.compile(r"(?:1[89]|20)\d\d")
+# bytes.translate table for counting [A-ZА-ЯЁ] in UTF-8: A-Z -> 3, the lead byte of U+0400-U+043F
+# -> 2, the second bytes of Ё (0x81) and А-Я (0x90-0xAF) -> 1, everything else -> 0.
+_CAPS_TABLE = bytes(3 if 65 <= b <= 90 else 2 if b == 0xD0 else 1 if b == 0x81 or 0x90 <= b <= 0xAF else 0
+                    for b in range(256))
+
+# per-token flags, one bit each
+_F_YEAR, _F_CIT4, _F_IMP_EN, _F_RU_MOD, _F_INF, _F_EN_MOD1, _F_EN_MOD2, _F_TO, _F_WE, _F_ED, \
+    _F_MY, _F_LI, _F_ISARE, _F_ART, _F_CYR = (1 << i for i in range(15))
+
+
+def _caps_count(text: str) -> int:
+    """``len(_UPPER.findall(text))`` without a regex scan."""
+    if text.isascii():
+        b = text.encode("ascii")
+        return len(b) - len(b.translate(None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    b = text.encode("utf-8", "surrogatepass").translate(_CAPS_TABLE)
+    return b.count(3) + b.count(b"\x02\x01")
+
+
+def _spaced_dash(low: str) -> bool:
+    """True when a dash of ``_DEFINE`` is preceded by whitespace somewhere in ``low``."""
+    for ch in _DASHES:
+        i = low.find(ch, 1)
+        while i > 0:
+            if low[i - 1].isspace():
+                return True
+            i = low.find(ch, i + 1)
+    return False
+
+
+class _TokenIds(dict):
+    """raw token -> token-type id; a new token is described once by its owner."""
+
+    __slots__ = ("owner",)
+
+    def __missing__(self, tok: str) -> int:
+        return self.owner._add(tok)
+
+
+class ChunkFeaturizer:
+    """Cue, pattern and (optionally) word n-gram counts for many texts at once.
+
+    Built from a fitted :class:`CueFeatures` and, optionally, the fitted word
+    ``TfidfVectorizer`` (analyzer :class:`TokenAnalyzer`); gives the same matrices as their
+    ``transform`` on one text at a time. Use :func:`featurizer_for` to get the cached one.
+    """
+
+    MAX_TYPES = 400_000
+
+    def __init__(self, cues: CueFeatures | None = None, words=None):
+        self.cues = cues
+        self.lex = cues.lexicon_ if cues is not None else None
+        self.per_token = bool(cues.per_token) if cues is not None else False
+        self.words = words
+        self.prefix = 0
+        self.ngram_keys: list[tuple[int, np.ndarray, np.ndarray]] = []  # (n, sorted keys, columns)
+        if words is not None:
+            an = words.analyzer
+            self.prefix = an.prefix
+            lo, hi = an.ngram_range
+            stems: dict[str, int] = {}
+            by_n: dict[int, list[tuple[tuple[int, ...], int]]] = {}
+            for term, col in words.vocabulary_.items():
+                parts = term.split(" ")
+                ids = tuple(stems.setdefault(p, len(stems)) for p in parts)
+                by_n.setdefault(len(parts), []).append((ids, int(col)))
+            self.stems = stems
+            S = max(1, len(stems))
+            self.n_stems = S
+            self.uni_col = np.full(S, -1, dtype=np.int64)
+            for ids, col in by_n.get(1, []):
+                self.uni_col[ids[0]] = col
+            for n, items in sorted(by_n.items()):
+                if n == 1:
+                    continue
+                keys = np.zeros(len(items), dtype=np.int64)
+                for j, (ids, _) in enumerate(items):
+                    k = 0
+                    for s in ids:
+                        k = k * S + s
+                    keys[j] = k
+                cols = np.array([c for _, c in items], dtype=np.int64)
+                order = np.argsort(keys)
+                self.ngram_keys.append((n, keys[order], cols[order]))
+            self.n_words = len(words.vocabulary_)
+            self.idf = getattr(words, "idf_", None) if words.use_idf else None
+        if self.lex is not None:
+            fams = self.lex.families
+            self.n_fams = len(fams)
+        self._reset()
+
+    @staticmethod
+    def supports(words) -> bool:
+        """Whether a fitted word vectorizer is one this class reproduces exactly."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if type(words) is not TfidfVectorizer or not isinstance(words.analyzer, TokenAnalyzer):
+            return False
+        lo, hi = words.analyzer.ngram_range
+        if lo < 1 or hi < lo or hi > 3 or words.binary or words.norm not in ("l2", None):
+            return False
+        if not hasattr(words, "vocabulary_") or words.vocabulary is not None:
+            return False
+        n_parts = {len(t.split(" ")) for t in words.vocabulary_}
+        if not n_parts <= set(range(lo, hi + 1)):
+            return False
+        n_stems = len({p for t in words.vocabulary_ for p in t.split(" ")})
+        return n_stems ** hi < 2 ** 62
+
+    def _reset(self) -> None:
+        self.ids = _TokenIds()
+        self.ids.owner = self
+        # per token type: word token (digits -> "0"), stem id, cue-family set id, multi-word
+        # keys, Russian imperatives, digit count, flags
+        self.wtok: list[str] = []
+        self.sid: list[int] = []
+        self.cue: list[int] = []
+        self.keys: list[tuple[str, ...]] = []
+        self.ruimp: list[int] = []
+        self.ndig: list[int] = []
+        self.flags: list[int] = []
+        self.fam_sets: dict[tuple[int, ...], int] = {(): 0}
+        self._arrays: tuple | None = None
+        self._fam_matrix: np.ndarray | None = None
+
+    def _add(self, tok: str) -> int:
+        if len(self.wtok) >= self.MAX_TYPES:  # bound the memo: start again (ids stay valid per chunk)
+            raise _TableFull
+        tid = len(self.wtok)
+        wt = "0" if tok.isdigit() else tok
+        self.wtok.append(wt)
+        if self.words is not None:
+            st = wt
+            if self.prefix and len(st) > self.prefix and _CYR.match(st):
+                st = st[:self.prefix]
+            self.sid.append(self.stems.get(st, -1))
+        lex = self.lex
+        flags = 0
+        if lex is not None:
+            fams, keys = _token_info(lex, wt, {})
+            self.cue.append(self.fam_sets.setdefault(fams, len(self.fam_sets)))
+            self.keys.append(keys)
+            ru = 0
+            if "те" in tok:
+                ru = sum(1 for w in _RU_IMPERATIVE.findall(tok) if w not in lex.not_imperative_ru)
+            self.ruimp.append(ru)
+            head = _HEAD.match(tok)
+            if head is not None and head.group() in lex.imperative_en:
+                flags |= _F_IMP_EN
+        else:
+            self.cue.append(0)
+            self.keys.append(())
+            self.ruimp.append(0)
+        digit_run = _DIGIT.match(tok) is not None
+        self.ndig.append(len(tok) if digit_run else 0)
+        if digit_run:
+            if _YEAR_TOKEN.fullmatch(tok):
+                flags |= _F_YEAR
+            if len(tok) >= 4 and tok[:2] in ("19", "20"):
+                flags |= _F_CIT4
+        if any(w in tok for w in _RU_MODALS):
+            flags |= _F_RU_MOD
+        if "ть" in tok or "ти" in tok or "чь" in tok:
+            flags |= _F_INF
+        if any(w in tok for w in _EN_MODAL_ONE):
+            flags |= _F_EN_MOD1
+        if tok.endswith(_EN_MODAL_TWO):
+            flags |= _F_EN_MOD2
+        if tok == "to":
+            flags |= _F_TO
+        if tok.endswith("we"):
+            flags |= _F_WE
+        if "ed" in tok:
+            flags |= _F_ED
+        if tok.endswith("мы"):
+            flags |= _F_MY
+        if "ли" in tok:
+            flags |= _F_LI
+        if tok in ("is", "are"):
+            flags |= _F_ISARE
+        if tok in ("a", "an", "the"):
+            flags |= _F_ART
+        if _CYR.search(tok):
+            flags |= _F_CYR
+        self.flags.append(flags)
+        self.ids[tok] = tid
+        self._arrays = None
+        return tid
+
+    def _tables(self):
+        if self._arrays is None:
+            self._arrays = (np.asarray(self.sid, dtype=np.int64), np.asarray(self.cue, dtype=np.int64),
+                            np.asarray([bool(k) for k in self.keys]), np.asarray(self.ruimp, dtype=np.float64),
+                            np.asarray(self.ndig, dtype=np.float64), np.asarray(self.flags, dtype=np.int64))
+            F = self.n_fams if self.lex is not None else 0
+            fm = np.zeros((len(self.fam_sets), F), dtype=np.float64)
+            for fams, k in self.fam_sets.items():
+                for f in fams:
+                    fm[k, f] += 1
+            self._fam_matrix = fm
+        return self._arrays
+
+    # --- one chunk ------------------------------------------------------------------------
+
+    def _scan(self, texts: list[str]):
+        getitem = self.ids.__getitem__
+        findall = _WORD.findall
+        flat: list[int] = []
+        lens: list[int] = []
+        lows: list[str] = []
+        for text in texts:
+            low = text.lower().replace("ё", "е").replace("’", "'")
+            toks = findall(low)
+            flat += map(getitem, toks)
+            lens.append(len(toks))
+            lows.append(low)
+        return lows, np.asarray(flat, dtype=np.int64), np.asarray(lens, dtype=np.int64)
+
+    def scan(self, texts: list[str]):
+        try:
+            return self._scan(texts)
+        except _TableFull:
+            self._reset()
+            return self._scan(texts)
+
+    def word_counts(self, tids: np.ndarray, doc: np.ndarray, n: int):
+        """The word n-gram count matrix (float32 CSR, canonical), as ``CountVectorizer`` builds it."""
+        sid = self._tables()[0][tids]
+        rows, cols = [], []
+        lo, _ = self.words.analyzer.ngram_range
+        if lo <= 1:
+            uc = np.where(sid >= 0, self.uni_col[np.maximum(sid, 0)], -1)
+            m = uc >= 0
+            rows.append(doc[m])
+            cols.append(uc[m])
+        S = self.n_stems
+        for k, keys, kcols in self.ngram_keys:
+            if len(sid) < k or not len(keys):
+                continue
+            L = len(sid) - k + 1
+            key = sid[:L].copy()
+            ok = sid[:L] >= 0
+            for j in range(1, k):
+                nxt = sid[j:j + L]
+                ok &= (nxt >= 0) & (doc[j:j + L] == doc[:L])
+                key = key * S + np.maximum(nxt, 0)
+            pos = np.flatnonzero(ok)
+            kk = key[pos]
+            at = np.minimum(np.searchsorted(keys, kk), len(keys) - 1)
+            hit = keys[at] == kk
+            rows.append(doc[pos[hit]])
+            cols.append(kcols[at[hit]])
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        X = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n, self.n_words), dtype=np.float32)
+        X.sum_duplicates()
+        X.sort_indices()
+        return X
+
+    def tfidf(self, tids: np.ndarray, doc: np.ndarray, n: int):
+        """Same matrix as the word ``TfidfVectorizer.transform`` (sklearn's own arithmetic)."""
+        from sklearn.preprocessing import normalize
+
+        X = self.word_counts(tids, doc, n)
+        X.indices = X.indices.astype(np.int32, copy=False)
+        X.indptr = X.indptr.astype(np.int32, copy=False)
+        if self.words.sublinear_tf:
+            np.log(X.data, X.data)
+            X.data += 1.0
+        if self.idf is not None:
+            X.data *= self.idf[X.indices]
+        if self.words.norm is not None:
+            X = normalize(X, norm=self.words.norm, copy=False)
+        return sp.csr_matrix(X)
+
+    def cue_block(self, texts: list[str], lows: list[str], tids: np.ndarray, lens: np.ndarray,
+                  doc: np.ndarray) -> np.ndarray:
+        """Dense ``CueFeatures.transform`` rows (float64) for a chunk."""
+        lex = self.lex
+        n = len(texts)
+        _, cue, multi, ruimp, ndig, flags = self._tables()
+        fm = self._fam_matrix
+        F = self.n_fams
+        # single-word families: documents x family-set counts, times the family-set matrix
+        ct = cue[tids]
+        m = ct > 0
+        C = np.zeros((n, F), dtype=np.float64)
+        if m.any():
+            D = sp.csr_matrix((np.ones(int(m.sum())), (doc[m], ct[m])), shape=(n, fm.shape[0]))
+            C = np.asarray(D @ fm)
+        # multi-word families: only where a token can start one
+        pos = np.flatnonzero(multi[tids])
+        if len(pos):
+            ends = np.cumsum(lens)
+            tl = tids.tolist()
+            wtok, keys = self.wtok, self.keys
+            for p, d in zip(pos.tolist(), doc[pos].tolist()):
+                end = int(ends[d])
+                for key in keys[tl[p]]:
+                    for parts, f in lex.multi[key]:
+                        mm = len(parts)
+                        if p + mm <= end and all(_part_matches(pp, wtok[tl[q]])
+                                                 for pp, q in zip(parts[1:], range(p + 1, p + mm))):
+                            C[d, f] += 1
+        # per-document token sums and token-pair conditions
+        def per_doc(w):
+            return np.bincount(doc, weights=w, minlength=n)
+
+        fl = flags[tids]
+        has = lambda bit: per_doc(((fl & bit) != 0).astype(np.float64)) > 0  # noqa: E731
+        ru_imp = per_doc(ruimp[tids])
+        digits = per_doc(ndig[tids])
+        years = per_doc(((fl & _F_YEAR) != 0).astype(np.float64))
+        cit4, imp_en, en_mod1, cyr = has(_F_CIT4), has(_F_IMP_EN), has(_F_EN_MOD1), has(_F_CYR)
+
+        def pair(a_bit, b_bit, gap2: bool = False):
+            out = np.zeros(n, dtype=bool)
+            a = (fl & a_bit) != 0
+            b = (fl & b_bit) != 0
+            for g in ((1, 2) if gap2 else (1,)):
+                if len(fl) > g:
+                    hit = a[:-g] & b[g:] & (doc[:-g] == doc[g:])
+                    if hit.any():
+                        out[doc[:-g][hit]] = True
+            return out
+
+        ru_mod = pair(_F_RU_MOD, _F_INF, True)
+        en_mod2 = pair(_F_EN_MOD2, _F_TO)
+        we_en = pair(_F_WE, _F_ED, True)
+        we_ru = pair(_F_MY, _F_LI, True)
+        define = pair(_F_ISARE, _F_ART)
+
+        P = np.zeros((n, len(PATTERN_NAMES)), dtype=np.float64)
+        ntok_f32 = np.zeros(n, dtype=np.float32)
+        ntok = np.zeros(n, dtype=np.float64)
+        not_ru, imp_set = lex.not_imperative_ru, lex.imperative_en
+        for i, (text, low) in enumerate(zip(texts, lows)):
+            imp = 0
+            if imp_en[i]:
+                for mt in _SENT_START.finditer(low):
+                    if mt.group(1) in imp_set:
+                        imp += 1
+            imp += ru_imp[i]
+            has_digit = digits[i] > 0
+            n_tok = max(1, low.count(" ") + 1)
+            n_chars = max(1, len(text))
+            numbered = 0
+            if "\n" in text or (has_digit and ")" in text):
+                numbered = len(_NUMBERED.findall(text))
+            else:
+                first = text.lstrip()[:1]
+                if first and (first in _BULLETS or first.isdecimal()):
+                    numbered = len(_NUMBERED.findall(text))
+            cit = len(_CIT_PAREN.findall(text)) if cit4[i] and "(" in text else 0
+            cit += len(_CIT_BRACKET.findall(text)) if has_digit and "[" in text else 0
+            cit += low.count("et al") + low.count("и др.") + low.count("ibid")
+            money = 0
+            if has_digit and any(h in low for h in _MONEY_HINTS):
+                money = len(_MONEY.findall(low))
+            modal = 0
+            if ru_mod[i]:
+                modal += len(_RU_INF_MODAL.findall(low))
+            if en_mod1[i] or en_mod2[i]:
+                modal += len(_EN_MODAL_VERB.findall(low))
+            past = 0
+            if we_en[i] and "we " in low:
+                past += len(_PAST_WE_EN.findall(low))
+            if we_ru[i] and "мы " in low:
+                past += len(_PAST_WE_RU.findall(low))
+            dfn = len(_DEFINE.findall(low)) if define[i] or _spaced_dash(low) else 0
+            if not cyr[i]:
+                cy = 0.0
+            elif len(low) <= 400:
+                cy = 1.0
+            else:
+                cy = float(bool(_CYR.search(low, 0, 400)))
+            lt = math.log1p(n_tok)
+            row = P[i]
+            row[0] = imp
+            row[1] = numbered
+            row[2] = cit
+            row[3] = years[i]
+            row[4] = low.count("%") + low.count("percent") + low.count("процент")
+            row[5] = money
+            row[6] = low.count("://") + low.count("www.") + low.count("@")
+            row[7] = text.count("?")
+            row[8] = text.count("!")
+            row[9] = modal
+            row[10] = past
+            row[11] = dfn
+            row[12] = lt
+            row[13] = float(n_tok < 12)
+            row[14] = float(n_tok > 120)
+            row[15] = digits[i] / n_chars * 10
+            row[16] = _caps_count(text) / n_chars * 10
+            row[17] = cy
+            ntok_f32[i] = lt
+        # the arithmetic of CueFeatures.transform, on the whole chunk in float32
+        C32 = C.astype(np.float32)
+        P32 = P.astype(np.float32)
+        parts = [np.log1p(C32)]
+        if self.per_token:
+            ntok = np.array([max(math.expm1(float(v)), 1.0) for v in ntok_f32], dtype=np.float64)
+            parts.append(np.log1p(np.float32(100.0) * C32 / ntok.astype(np.float32)[:, None]) / np.float32(2.0))
+        parts.append(np.log1p(P32))
+        return np.hstack(parts).astype(np.float64)
+
+    def transform(self, texts: list[str], *, words: bool = True, cues: bool = True):
+        """(tf-idf words CSR or None, dense cue block or None) for ``texts``."""
+        texts = list(texts)
+        lows, tids, lens = self.scan(texts)
+        n = len(texts)
+        doc = np.repeat(np.arange(n, dtype=np.int64), lens)
+        W = self.tfidf(tids, doc, n) if words and self.words is not None else None
+        Cb = self.cue_block(texts, lows, tids, lens, doc) if cues and self.lex is not None else None
+        return W, Cb
+
+
+class _TableFull(Exception):
+    pass
+
+
+_FEATURIZERS: Any = None
+
+
+def featurizer_for(owner, cues: CueFeatures | None, words=None) -> ChunkFeaturizer:
+    """The :class:`ChunkFeaturizer` of a fitted object (made once per object and process)."""
+    global _FEATURIZERS
+    import weakref
+
+    if _FEATURIZERS is None:
+        _FEATURIZERS = weakref.WeakKeyDictionary()
+    fz = _FEATURIZERS.get(owner)
+    if fz is None or fz.cues is not cues or fz.words is not words:
+        fz = ChunkFeaturizer(cues, words)
+        _FEATURIZERS[owner] = fz
+    return fz
+
+
+def fast_union_transform(union, texts: list[str]):
+    """``union.transform(texts)`` for the feature union :class:`PassageClassifier` builds,
+    tokenising each text once; None when ``union`` has another shape (the caller then uses
+    ``union.transform``)."""
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import MaxAbsScaler
+
+    if type(union) is not FeatureUnion or getattr(union, "n_jobs", None) not in (None, 1):
+        return None
+    words = cues = scaler = None
+    order = []
+    for name, tr in union.transformer_list:
+        if tr == "drop" or tr is None:
+            continue
+        if name == "words" and ChunkFeaturizer.supports(tr):
+            words = tr
+        elif (name == "cues" and type(tr) is Pipeline and len(tr.steps) == 2
+              and type(tr.steps[0][1]) is CueFeatures and type(tr.steps[1][1]) is MaxAbsScaler
+              and hasattr(tr.steps[0][1], "feature_names_")):
+            cues, scaler = tr.steps[0][1], tr.steps[1][1]
+        else:
+            return None
+        order.append(name)
+    if not order:
+        return None
+    fz = featurizer_for(union, cues, words)
+    W, Cb = fz.transform(texts)
+    weights = union.transformer_weights or {}
+    blocks = []
+    for name in order:
+        w = weights.get(name)
+        if name == "words":
+            X = W * w if w is not None else W
+        else:
+            Xc = sp.csr_matrix(Cb)  # as CueFeatures returns it, then MaxAbsScaler and the weight
+            Xc.data *= (1.0 / scaler.scale_).take(Xc.indices, mode="clip")
+            if scaler.clip:
+                np.clip(Xc.data, -1.0, 1.0, out=Xc.data)
+            X = Xc * w if w is not None else Xc
+        blocks.append(X)
+    return sp.hstack(blocks).tocsr() if len(blocks) > 1 else sp.csr_matrix(blocks[0])

@@ -25,7 +25,12 @@ def parse_feed(src: SourceFile):
 
     text = decode_xml(src)
     check_entities(text, src)
-    return feedparser.parse(io.BytesIO(utf8_xml(text)), sanitize_html=True, resolve_relative_uris=False)
+    try:
+        return feedparser.parse(io.BytesIO(utf8_xml(text)), sanitize_html=True, resolve_relative_uris=False)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # feedparser's handlers assume well-formed attributes (e.g. int(None) for a bad <width>)
+        raise FormatError(f"{src.path}: feedparser could not read this feed "
+                          f"({exc.__class__.__name__}: {exc}); expected RSS, Atom or RDF") from exc
 
 
 def _entry_text(entry) -> tuple[str, str]:
