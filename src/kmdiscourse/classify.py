@@ -38,7 +38,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import InputError, ModelError, RecordError
-from .features import CueFeatures, TokenAnalyzer
+from .features import CueFeatures, TokenAnalyzer, fast_union_transform
 from .records import LABELS, LANGS
 
 log = logging.getLogger("kmdiscourse")
@@ -105,7 +105,7 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
     feature_names_ : ndarray of str
     """
 
-    def __init__(self, word_ngrams: tuple[int, int] = (1, 2), prefix: int = 6, min_df: int = 2,
+    def __init__(self, word_ngrams: tuple[int, int] = (1, 2), prefix: int = 5, min_df: int = 2,
                  cue_weight: float = 1.0, lexicon: str | None = None, model: str = "nb",
                  alpha: float = 0.1, C: float = 1.0, class_weight: str | None = None,
                  calibration_cv: int = 5, chunk_size: int = CHUNK, random_state: int | None = 0):
@@ -193,13 +193,19 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
         for i in range(0, len(texts), size):
             yield texts[i:i + size]
 
+    def _features(self, texts: list[str]):
+        """Features of one chunk: the fast path of :mod:`kmdiscourse.features` (each text
+        tokenised once) when the fitted union has the shape this class builds, else the union."""
+        Z = fast_union_transform(self.features_, texts)
+        return Z if Z is not None else self.features_.transform(texts)
+
     def transform(self, X: Iterable[str]):
         """The feature matrix of ``X`` (sparse)."""
         check_is_fitted(self, "calibrated_")
         texts = _check_texts(X)
         if not texts:
             return sp.csr_matrix((0, self.n_features_))
-        return sp.vstack([self.features_.transform(c) for c in self._chunks(texts)]).tocsr()
+        return sp.vstack([self._features(c) for c in self._chunks(texts)]).tocsr()
 
     def predict_proba(self, X: Iterable[str]) -> np.ndarray:
         """Calibrated probabilities, columns in the order of ``classes_``."""
@@ -207,7 +213,7 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
         texts = _check_texts(X)
         if not texts:
             return np.zeros((0, len(self.classes_)))
-        return np.vstack([self.calibrated_.predict_proba(self.features_.transform(c))
+        return np.vstack([self.calibrated_.predict_proba(self._features(c))
                           for c in self._chunks(texts)])
 
     def predict(self, X: Iterable[str]) -> np.ndarray:
@@ -224,28 +230,69 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "calibrated_")
         texts = _check_texts(X)
         probas, evidence = [], []
-        names = self.feature_names_
+        diff, terms = _evidence_tables(self)
         for chunk in self._chunks(texts):
-            Z = self.features_.transform(chunk).tocsr()
+            Z = self._features(chunk).tocsr()
             P = self.calibrated_.predict_proba(Z)
             probas.append(P)
             best = np.argmax(P, axis=1)
+            indptr, indices = Z.indptr, Z.indices
+            # contributions of every stored value towards its row's chosen label, at once
+            # (the same products as per row: weights of the label minus the others' mean)
+            contrib_all = diff[np.repeat(best, np.diff(indptr)), indices] * Z.data
+            bounds = indptr.tolist()
             for i in range(Z.shape[0]):
-                row = Z.getrow(i)
-                idx, vals = row.indices, row.data
-                if not len(idx):
+                a, b = bounds[i], bounds[i + 1]
+                if a == b:
                     evidence.append("")
                     continue
-                c = best[i]
-                others = [j for j in range(len(self.classes_)) if j != c]
-                w = self.coef_[c, idx] - self.coef_[others][:, idx].mean(axis=0)
-                contrib = w * vals
-                order = np.argsort(contrib)
-                pos = _top_terms((names[idx[j]] for j in order[::-1] if contrib[j] > 0), k)
-                neg = _top_terms((names[idx[j]] for j in order if contrib[j] < 0), k)
+                contrib = contrib_all[a:b]
+                order = np.argsort(contrib).tolist()
+                ci = contrib.tolist()
+                idx = indices[a:b].tolist()
+                pos = _top_k(terms, idx, ci, reversed(order), k, positive=True)
+                neg = _top_k(terms, idx, ci, order, k, positive=False)
                 evidence.append(" ".join([f"+{t}" for t in pos] + [f"-{t}" for t in neg]))
         P = np.vstack(probas) if probas else np.zeros((0, len(self.classes_)))
         return P, evidence
+
+
+_EVIDENCE: Any = None
+
+
+def _evidence_tables(clf: PassageClassifier) -> tuple[np.ndarray, list[str]]:
+    """Per label, each feature's weight minus the mean weight of the other labels; and each
+    feature's evidence term (both made once per fitted model)."""
+    global _EVIDENCE
+    import weakref
+
+    if _EVIDENCE is None:
+        _EVIDENCE = weakref.WeakKeyDictionary()
+    hit = _EVIDENCE.get(clf)
+    if hit is None or hit[0] is not clf.coef_ or hit[1] is not clf.feature_names_:
+        coef = clf.coef_
+        n = coef.shape[0]
+        diff = np.vstack([coef[c] - coef[[j for j in range(n) if j != c]].mean(axis=0) for c in range(n)])
+        hit = (clf.coef_, clf.feature_names_, diff, [_term(name) for name in clf.feature_names_])
+        _EVIDENCE[clf] = hit
+    return hit[2], hit[3]
+
+
+def _top_k(terms: list[str], idx: list[int], contrib: list[float], order, k: int, *, positive: bool) -> list[str]:
+    """The first ``k`` distinct terms along ``order`` among the positive (or negative) contributions."""
+    out: list[str] = []
+    for j in order:
+        v = contrib[j]
+        if not (v > 0 if positive else v < 0):
+            if v <= 0 if positive else v >= 0:
+                break  # sorted: no more of this sign
+            continue  # NaN
+        t = terms[idx[j]]
+        if t and t not in out:
+            out.append(t)
+            if len(out) == k:
+                break
+    return out
 
 
 def _top_terms(names, k: int) -> list[str]:

@@ -397,12 +397,12 @@ _HEAD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _YEAR_TOKEN = re.compile(r"(?:1[89]|20)\d\d")
 # bytes.translate table for counting [A-ZА-ЯЁ] in UTF-8: A-Z -> 3, the lead byte of U+0400-U+043F
 # -> 2, the second bytes of Ё (0x81) and А-Я (0x90-0xAF) -> 1, everything else -> 0.
-_CAPS_TABLE = bytes(3 if 65 <= b <= 90 else 2 if b == 0xD0 else 1 if b == 0x81 or 0x90 <= b <= 0xAF else 0
-                    for b in range(256))
+_CAPS_TABLE = bytes(3 if 65 <= b <= 90 else 2 if b == 0xD0 else 1 if b == 0x81 or 0x90 <= b <= 0xAF
+                    else 0 for b in range(256))
 
 # per-token flags, one bit each
 _F_YEAR, _F_CIT4, _F_IMP_EN, _F_RU_MOD, _F_INF, _F_EN_MOD1, _F_EN_MOD2, _F_TO, _F_WE, _F_ED, \
-    _F_MY, _F_LI, _F_ISARE, _F_ART, _F_CYR = (1 << i for i in range(15))
+    _F_MY, _F_LI, _F_ISARE, _F_ART, _F_CYR, _F_PART2, _F_WILD2 = (1 << i for i in range(17))
 
 
 def _caps_count(text: str) -> int:
@@ -442,7 +442,7 @@ class ChunkFeaturizer:
     ``transform`` on one text at a time. Use :func:`featurizer_for` to get the cached one.
     """
 
-    MAX_TYPES = 400_000
+    MAX_TYPES = 200_000
 
     def __init__(self, cues: CueFeatures | None = None, words=None):
         self.cues = cues
@@ -454,7 +454,6 @@ class ChunkFeaturizer:
         if words is not None:
             an = words.analyzer
             self.prefix = an.prefix
-            lo, hi = an.ngram_range
             stems: dict[str, int] = {}
             by_n: dict[int, list[tuple[tuple[int, ...], int]]] = {}
             for term, col in words.vocabulary_.items():
@@ -482,9 +481,42 @@ class ChunkFeaturizer:
             self.n_words = len(words.vocabulary_)
             self.idf = getattr(words, "idf_", None) if words.use_idf else None
         if self.lex is not None:
-            fams = self.lex.families
-            self.n_fams = len(fams)
+            self.n_fams = len(self.lex.families)
+            # later parts of multi-word cues, numbered; per first-word key, the patterns by
+            # the number of their second part
+            self.part_exact: dict[str, int] = {}
+            self.part_prefix: dict[str, int] = {}
+            self.part_wild = -1
+            self.by_second: dict[str, dict[int, list[tuple[tuple[int, ...], int, int]]]] = {}
+            for key, pats in self.lex.multi.items():
+                for parts, f in pats:
+                    ids = tuple(self._part_id(x) for x in parts[1:])
+                    self.by_second.setdefault(key, {}).setdefault(ids[0], []).append((ids[1:], f, len(parts)))
         self._reset()
+
+    def _part_id(self, part: str) -> int:
+        if part == "*":
+            if self.part_wild < 0:
+                self.part_wild = len(self.part_exact) + len(self.part_prefix)
+            return self.part_wild
+        table, k = (self.part_prefix, part[:-1]) if part.endswith("*") else (self.part_exact, part)
+        if k not in table:
+            table[k] = len(self.part_exact) + len(self.part_prefix) + (self.part_wild >= 0)
+        return table[k]
+
+    def _part_set(self, wt: str) -> frozenset[int]:
+        """Numbers of the later multi-word parts that word token ``wt`` matches (as ``_part_matches``)."""
+        out = set()
+        e = self.part_exact.get(wt)
+        if e is not None:
+            out.add(e)
+        if self.part_prefix:
+            get = self.part_prefix.get
+            for k in range(0, len(wt) + 1):
+                j = get(wt[:k])
+                if j is not None:
+                    out.add(j)
+        return frozenset(out)
 
     @staticmethod
     def supports(words) -> bool:
@@ -494,7 +526,7 @@ class ChunkFeaturizer:
         if type(words) is not TfidfVectorizer or not isinstance(words.analyzer, TokenAnalyzer):
             return False
         lo, hi = words.analyzer.ngram_range
-        if lo < 1 or hi < lo or hi > 3 or words.binary or words.norm not in ("l2", None):
+        if lo < 1 or hi < lo or hi > 3 or words.binary or words.norm not in ("l2", None) or words.input != "content":
             return False
         if not hasattr(words, "vocabulary_") or words.vocabulary is not None:
             return False
@@ -513,6 +545,7 @@ class ChunkFeaturizer:
         self.sid: list[int] = []
         self.cue: list[int] = []
         self.keys: list[tuple[str, ...]] = []
+        self.msets: list[frozenset[int]] = []
         self.ruimp: list[int] = []
         self.ndig: list[int] = []
         self.flags: list[int] = []
@@ -521,8 +554,6 @@ class ChunkFeaturizer:
         self._fam_matrix: np.ndarray | None = None
 
     def _add(self, tok: str) -> int:
-        if len(self.wtok) >= self.MAX_TYPES:  # bound the memo: start again (ids stay valid per chunk)
-            raise _TableFull
         tid = len(self.wtok)
         wt = "0" if tok.isdigit() else tok
         self.wtok.append(wt)
@@ -537,6 +568,14 @@ class ChunkFeaturizer:
             fams, keys = _token_info(lex, wt, {})
             self.cue.append(self.fam_sets.setdefault(fams, len(self.fam_sets)))
             self.keys.append(keys)
+            ms = self._part_set(wt)
+            if ms:
+                flags |= _F_PART2
+            if self.part_wild >= 0:
+                ms = ms | {self.part_wild}
+            self.msets.append(ms)
+            if any(self.part_wild in self.by_second.get(k, ()) for k in keys):
+                flags |= _F_WILD2
             ru = 0
             if "те" in tok:
                 ru = sum(1 for w in _RU_IMPERATIVE.findall(tok) if w not in lex.not_imperative_ru)
@@ -547,6 +586,7 @@ class ChunkFeaturizer:
         else:
             self.cue.append(0)
             self.keys.append(())
+            self.msets.append(frozenset())
             self.ruimp.append(0)
         digit_run = _DIGIT.match(tok) is not None
         self.ndig.append(len(tok) if digit_run else 0)
@@ -614,14 +654,12 @@ class ChunkFeaturizer:
         return lows, np.asarray(flat, dtype=np.int64), np.asarray(lens, dtype=np.int64)
 
     def scan(self, texts: list[str]):
-        try:
-            return self._scan(texts)
-        except _TableFull:
+        if len(self.wtok) > self.MAX_TYPES:  # bound the memo: start again between chunks
             self._reset()
-            return self._scan(texts)
+        return self._scan(texts)
 
     def word_counts(self, tids: np.ndarray, doc: np.ndarray, n: int):
-        """The word n-gram count matrix (float32 CSR, canonical), as ``CountVectorizer`` builds it."""
+        """The word n-gram count matrix (CSR, canonical), as ``CountVectorizer`` builds it."""
         sid = self._tables()[0][tids]
         rows, cols = [], []
         lo, _ = self.words.analyzer.ngram_range
@@ -649,7 +687,8 @@ class ChunkFeaturizer:
             cols.append(kcols[at[hit]])
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        X = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n, self.n_words), dtype=np.float32)
+        dtype = self.words.dtype
+        X = sp.csr_matrix((np.ones(len(r), dtype=dtype), (r, c)), shape=(n, self.n_words), dtype=dtype)
         X.sum_duplicates()
         X.sort_indices()
         return X
@@ -685,25 +724,31 @@ class ChunkFeaturizer:
         if m.any():
             D = sp.csr_matrix((np.ones(int(m.sum())), (doc[m], ct[m])), shape=(n, fm.shape[0]))
             C = np.asarray(D @ fm)
-        # multi-word families: only where a token can start one
-        pos = np.flatnonzero(multi[tids])
+        # multi-word families: only where a token can start one and the next token can go on
+        fl = flags[tids]
+        L = len(tids) - 1
+        if L > 0:
+            cand = multi[tids[:L]] & (doc[:L] == doc[1:]) & (((fl[1:] & _F_PART2) != 0) | ((fl[:L] & _F_WILD2) != 0))
+            pos = np.flatnonzero(cand)
+        else:
+            pos = np.zeros(0, dtype=np.int64)
         if len(pos):
             ends = np.cumsum(lens)
             tl = tids.tolist()
-            wtok, keys = self.wtok, self.keys
+            msets, keys, by_second = self.msets, self.keys, self.by_second
             for p, d in zip(pos.tolist(), doc[pos].tolist()):
                 end = int(ends[d])
+                second = msets[tl[p + 1]]
                 for key in keys[tl[p]]:
-                    for parts, f in lex.multi[key]:
-                        mm = len(parts)
-                        if p + mm <= end and all(_part_matches(pp, wtok[tl[q]])
-                                                 for pp, q in zip(parts[1:], range(p + 1, p + mm))):
-                            C[d, f] += 1
+                    table = by_second[key]
+                    for j in second:
+                        for rest, f, mm in table.get(j, ()):
+                            if p + mm <= end and all(r in msets[tl[q]] for r, q in zip(rest, range(p + 2, p + mm))):
+                                C[d, f] += 1
         # per-document token sums and token-pair conditions
         def per_doc(w):
             return np.bincount(doc, weights=w, minlength=n)
 
-        fl = flags[tids]
         has = lambda bit: per_doc(((fl & bit) != 0).astype(np.float64)) > 0  # noqa: E731
         ru_imp = per_doc(ruimp[tids])
         digits = per_doc(ndig[tids])
@@ -729,7 +774,6 @@ class ChunkFeaturizer:
 
         P = np.zeros((n, len(PATTERN_NAMES)), dtype=np.float64)
         ntok_f32 = np.zeros(n, dtype=np.float32)
-        ntok = np.zeros(n, dtype=np.float64)
         not_ru, imp_set = lex.not_imperative_ru, lex.imperative_en
         for i, (text, low) in enumerate(zip(texts, lows)):
             imp = 0
@@ -811,10 +855,6 @@ class ChunkFeaturizer:
         W = self.tfidf(tids, doc, n) if words and self.words is not None else None
         Cb = self.cue_block(texts, lows, tids, lens, doc) if cues and self.lex is not None else None
         return W, Cb
-
-
-class _TableFull(Exception):
-    pass
 
 
 _FEATURIZERS: Any = None
