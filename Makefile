@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(KMD) info corpora/sample
 	@mkdir -p out
-	$(KMD) classify corpora/sample -o out/sample_labels.csv  # table in out/, summary on stderr
+	$(KMD) --quiet ingest corpora/sample -o out/sample.kmd
+	$(KMD) classify out/sample.kmd -o out/sample_labels.csv  # one row per passage in out/, summary on stderr
+	@echo "Next: $(KMD) info out/sample.kmd; $(KMD) report out/sample.kmd -o out/report.html" >&2
 
 # Rebuild the shipped classifier from corpora/labels/ (deterministic for SEED).
 SEED ?= 0
