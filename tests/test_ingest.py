@@ -193,3 +193,18 @@ def test_store_files_get_normal_permissions(small_corpus, tmp_path):
         os.umask(old)
     mode = stat.S_IMODE((store / "passages.parquet").stat().st_mode)
     assert mode == 0o644
+
+
+def test_rerun_on_unchanged_corpus_leaves_store_untouched(small_corpus, tmp_path):
+    store = tmp_path / "s.kmd"
+    first = ingest_path(small_corpus, store)
+    stamps = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    again = ingest_path(small_corpus, store)
+    assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == stamps
+    assert again.manifest["summary"]["reused_files"] == 3
+    pd.testing.assert_frame_equal(first.passages.reset_index(drop=True), again.passages, check_dtype=False)
+    # same size, different bytes: the change is seen
+    note = small_corpus / "note.txt"
+    note.write_text(note.read_text().replace("Start", "Begin"))
+    changed = ingest_path(small_corpus, store)
+    assert changed.passages.text.str.startswith("Begin").any()

@@ -38,11 +38,13 @@ def message(text: str) -> None:
         click.echo(text, err=True)
 
 
-def ingest_options(f):
-    """Options every command that reads INPUT shares."""
+def ingest_options(f, *, lang_default: bool = True):
+    """Options every command that reads INPUT shares (``--lang`` as a default language unless
+    the command uses ``--lang`` as a filter)."""
     f = click.option("--genre", type=GENRE, help="Genre for documents that do not say.")(f)
     f = click.option("--source-type", type=SOURCE_TYPE, help="Source type for documents that do not say.")(f)
-    f = click.option("--lang", "default_lang", type=LANG, help="Language where detection cannot decide.")(f)
+    if lang_default:
+        f = click.option("--lang", "default_lang", type=LANG, help="Language where detection cannot decide.")(f)
     f = click.option("--metadata", type=click.Path(dir_okay=False),
                      help="CSV with a 'path' column and metadata that overrides the files.")(f)
     f = click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON tables.")(f)
@@ -325,14 +327,7 @@ def agreement(labels_file, as_json):
 
 def _corpus_options(f):
     """INPUT options of ingest_options without --lang (these commands use --lang as a filter)."""
-    f = click.option("--genre", type=GENRE, help="Genre for documents that do not say.")(f)
-    f = click.option("--source-type", type=SOURCE_TYPE, help="Source type for documents that do not say.")(f)
-    f = click.option("--metadata", type=click.Path(dir_okay=False),
-                     help="CSV with a 'path' column and metadata that overrides the files.")(f)
-    f = click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON tables.")(f)
-    f = click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64),
-                     help="Processes to use.")(f)
-    return f
+    return ingest_options(f, lang_default=False)
 
 
 def _k_value(value: str):

@@ -384,10 +384,16 @@ def ingest_path(
     settings = {**base_defaults, "text_column": text_column, "version": __version__,
                 "sidecar": hashlib.sha256(repr(sorted(sidecar.items())).encode()).hexdigest()[:16]}
 
+    walk = list(iter_input_files(root, exclude=store_path))
+    unchanged = _unchanged_store(store_path, settings, walk)
+    if unchanged is not None:  # nothing to read, nothing to write: the store stands as it is
+        unchanged.setdefault("summary", {})["reused_files"] = sum(1 for _, _, skip in walk if not skip)
+        return Corpus(store_mod.read_documents(store_path), store_mod.read_passages(store_path),
+                      unchanged, store_path, root)
     previous = _previous(store_path, settings)
     jobs_args, results = [], {}
     order: list[str] = []
-    for rel, path, skip in iter_input_files(root, exclude=store_path):
+    for rel, path, skip in walk:
         order.append(rel)
         if skip:
             results[rel] = FileResult(_entry(rel, reason=skip))
@@ -417,6 +423,43 @@ def ingest_path(
     order = _with_members(order, results)
 
     return _assemble(root, store_path, order, results, settings, reused, previous)
+
+
+def _unchanged_store(store_path: Path | None, settings: dict, walk: list) -> dict[str, Any] | None:
+    """The store's manifest when the input is exactly what it was built from (same settings,
+    same files in the same order, same sizes and SHA-256), else None.
+
+    Archives are always re-read, and a file that could not be hashed last time is retried.
+    """
+    if store_path is None or not store_mod.is_store(store_path):
+        return None
+    try:
+        manifest = store_mod.read_manifest(store_path)
+    except KmdError:
+        return None
+    entries = manifest.get("files") or []
+    if manifest.get("settings") != settings or [rel for rel, _, _ in walk] != [e.get("path") for e in entries]:
+        return None
+    for (rel, path, skip), entry in zip(walk, entries):
+        if entry.get("members") or "!" in rel:
+            return None
+        if skip:
+            if entry.get("reason") != skip:
+                return None
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None
+        if entry.get("size") != size:
+            return None
+        if entry.get("sha256") is None:
+            if entry.get("reason") == "too_large":
+                continue
+            return None
+        if _sha256_file_or_none(path) != entry["sha256"]:
+            return None
+    return manifest
 
 
 def _with_members(order: list[str], results: dict[str, FileResult]) -> list[str]:
