@@ -105,3 +105,21 @@ def test_concepts_dask_engine_equals_local(small_corpus, dask_engine):
     assert len(local) > 0 and ltok.sum() > 0
     pd.testing.assert_frame_equal(local, dask)
     assert (ltok == dtok).all()
+
+
+def test_classify_cli_engine_dask_equals_local(small_corpus, tmp_path):
+    """`kmdiscourse classify --engine dask` writes the same table as the local engine."""
+    pytest.importorskip("distributed")
+    from click.testing import CliRunner
+
+    from kmdiscourse.cli import cli
+
+    outs = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        res = CliRunner().invoke(cli, ["classify", str(small_corpus), "-o", str(out), "--engine", engine,
+                                       "--jobs", "2"])
+        assert res.exit_code == 0, res.output
+        outs[engine] = pd.read_csv(out)
+    assert len(outs["local"]) >= 20
+    pd.testing.assert_frame_equal(outs["local"], outs["dask"])

@@ -516,11 +516,13 @@ def classify_passages(passages: pd.DataFrame, clf: PassageClassifier | None = No
 
 def classify(input: str | os.PathLike | pd.DataFrame, model: str | os.PathLike | PassageClassifier | None = None,
              *, jobs: int = 1, store: str | os.PathLike | None = None, progress: bool = False,
-             **corpus_kwargs) -> pd.DataFrame:
+             engine: str = "local", scheduler: str | None = None, **corpus_kwargs) -> pd.DataFrame:
     """Label every passage of ``input`` (a folder, a file, a store or a passages DataFrame).
 
     Returns one row per passage with the columns :data:`OUTPUT_COLUMNS`: metadata, ``label``,
-    calibrated ``p_why``, ``p_how``, ``p_other`` and the ``evidence`` terms.
+    calibrated ``p_why``, ``p_how``, ``p_other`` and the ``evidence`` terms. With
+    ``engine="dask"`` ingest and prediction run on a Dask cluster (``scheduler``, or a local
+    cluster of ``jobs`` workers); the table is the same as the local engine's.
 
     Examples
     --------
@@ -528,14 +530,22 @@ def classify(input: str | os.PathLike | pd.DataFrame, model: str | os.PathLike |
     >>> df.groupby("lang")["label"].value_counts(normalize=True)  # doctest: +SKIP
     """
     clf = model if isinstance(model, PassageClassifier) else load_model(model)
-    if isinstance(input, pd.DataFrame):
-        passages = input
-    else:
-        from .ingest import open_corpus
+    if engine == "local" and not scheduler:
+        return classify_passages(_passages_of(input, store, jobs=jobs, progress=progress, **corpus_kwargs),
+                                 clf, jobs=jobs, progress=progress)
+    from .engine import open_engine
 
-        corpus = open_corpus(input, store, jobs=jobs, progress=progress, **corpus_kwargs)
-        passages = corpus.passages
-    return classify_passages(passages, clf, jobs=jobs, progress=progress)
+    with open_engine(engine, jobs=jobs, scheduler=scheduler) as eng:
+        passages = _passages_of(input, store, jobs=jobs, progress=progress, engine=eng, **corpus_kwargs)
+        return classify_passages(passages, clf, jobs=jobs, progress=progress, engine=eng)
+
+
+def _passages_of(input, store, **kwargs) -> pd.DataFrame:
+    if isinstance(input, pd.DataFrame):
+        return input
+    from .ingest import open_corpus
+
+    return open_corpus(input, store, **kwargs).passages
 
 
 # --- training data, training and evaluation ---------------------------------------------------

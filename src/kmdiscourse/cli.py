@@ -208,7 +208,8 @@ def preprocess(input, store, spacy_models, phrase_threshold, jobs, **kw):
 @click.option("--by", type=PERIOD, help="Also break the summary down by period.")
 @click.option("--store", type=click.Path(file_okay=False), help="Store to ingest INPUT into (reused next time).")
 @ingest_options
-def classify(input, output, model_path, by, store, jobs, **kw):
+@engine_options
+def classify(input, output, model_path, by, store, jobs, engine, scheduler, **kw):
     """Label every passage of INPUT why / how / other, with calibrated probabilities and evidence.
 
     Prints the shares per language x genre (and period with --by) with 95% intervals on stderr.
@@ -220,7 +221,8 @@ def classify(input, output, model_path, by, store, jobs, **kw):
     from .trends import format_shares, label_shares
 
     clf = load_model(model_path)
-    df = classify_corpus(input, clf, jobs=jobs, store=store, progress=show_progress(), **corpus_kwargs(kw))
+    df = classify_corpus(input, clf, jobs=jobs, store=store, progress=show_progress(), engine=engine,
+                         scheduler=scheduler, **corpus_kwargs(kw))
     export_table(df, output)
     unlabelled = int(df["label"].isna().sum())
     message(f"Classified {len(df) - unlabelled} passages ({unlabelled} in other languages left unlabelled)"
