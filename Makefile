@@ -37,6 +37,8 @@ fuzz: $(STAMP)
 	mkdir -p fuzz-artifacts
 	cd fuzz-artifacts && FUZZ_SECONDS=$(FUZZ_SECONDS) ../$(PY) ../tests/fuzz/fuzz_readers.py
 
+# Issue 8 benchmarks: the pipeline at 10k and 100k passages (BENCH_LARGE=1 adds 1M), then the
+# preprocessing and topic-model reference points; prints and appends to benchmarks/results.md.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 

@@ -9,7 +9,10 @@ targets of issue 8: classify end to end from the folder, --jobs 2 speed-up with 
 output, and a re-run on an unchanged corpus with its store.
 
 The reference points (bare regex tokenizer, spaCy, gensim LdaModel, tomotopy, NMF, with NPMI)
-are measured in the same `make bench` run by bench_preprocess.py and bench_topics.py.
+are measured in the same `make bench` run by bench_preprocess.py and bench_topics.py; the
+latter reuses the 100k store and `topics` run left in BENCH_CACHE/work-100000-seed1 (each
+size's work folder is emptied when its run starts, and the copies made for --jobs 2 are
+removed at the end).
 
 Environment: BENCH_LARGE=1 (add 1M passages), BENCH_PIPELINE_SIZES (e.g. "10000,100000"),
 BENCH_SEED (default 1), BENCH_CACHE (where generated corpora are kept between runs; default
@@ -61,8 +64,15 @@ def corpus_folder(n_passages: int) -> Path:
     return path
 
 
+def work_dir(n_passages: int) -> Path:
+    """Where the run for ``n_passages`` keeps its store and outputs (bench_topics.py reuses them)."""
+    return CACHE / f"work-{n_passages}-seed{SEED}"
+
+
 def measured(args: list[str], label: str) -> dict:
-    """``args`` in a fresh process, measured by os.wait4 (that process and its children)."""
+    """``args`` in a fresh process, measured by os.wait4 (that process and its children); ``load``
+    is the 1-minute load average when it started."""
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = proc.stderr.read().decode("utf-8", "replace")
@@ -70,12 +80,12 @@ def measured(args: list[str], label: str) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     res = {"label": label, "wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
-           "rc": proc.returncode}
+           "rc": proc.returncode, "load": load}
     if proc.returncode != 0:
         res["error"] = (err.strip().splitlines() or ["?"])[-1][:160]
         log(f"  {label}: failed: {res['error']}")
     else:
-        log(f"  {label}: {wall:.1f} s wall, {res['cpu']:.1f} s CPU, {res['rss_mb']:.0f} MB")
+        log(f"  {label}: {wall:.1f} s wall, {res['cpu']:.1f} s CPU, {res['rss_mb']:.0f} MB, load {load:.1f}")
     return res
 
 
@@ -138,7 +148,9 @@ def steps_for(size: int, folder: Path, work: Path, full: bool) -> list[dict]:
                          "--jobs", "2"], jobs=2)
         rows[-1]["same"] = same_tables(work / "concepts", work / "concepts-j2")
     add("topics (K=20)", ["topics", str(store), "-o", str(work / "topics"), "--k", "20"])
-    add("report", ["report", str(store), "-o", str(work / "report.html")])
+    # the labels of the classify step are reused, as a user who ran classify would (--labels)
+    add("report (--labels from classify)", ["report", str(store), "-o", str(work / "report.html"),
+                                            "--labels", str(work / "labels.csv")])
     if full:
         add("classify end to end from the folder", ["classify", str(folder), "-o", str(work / "e2e.csv"),
                                                     "--jobs", "2"], jobs=2)
@@ -160,9 +172,13 @@ def main() -> None:
     largest_default = max(s for s in SIZES if s <= 100_000) if any(s <= 100_000 for s in SIZES) else SIZES[0]
     for size in SIZES:
         folder = corpus_folder(size)
-        with tempfile.TemporaryDirectory(prefix="kmd-bench-") as tmp:
-            log(f"== {size:,} passages")
-            rows = steps_for(size, folder, Path(tmp), full=size == largest_default)
+        work = work_dir(size)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        log(f"== {size:,} passages (work folder {work})")
+        rows = steps_for(size, folder, work, full=size == largest_default)
+        for extra in ("store-j2.kmd", "store-pre-j2.kmd", "concepts-j2"):
+            shutil.rmtree(work / extra, ignore_errors=True)
         for r in rows:
             r["size"] = size
         all_rows.extend(rows)
@@ -171,19 +187,23 @@ def main() -> None:
     print(f"## Pipeline end to end (generated corpus, seed {SEED}, {os.cpu_count()} CPUs)\n")
     print("Each step is a `kmdiscourse` command in a fresh process on a folder of Markdown, text, "
           "JSON Lines and CSV files (ingest) or on the store it made (the others). CPU is user+system "
-          "seconds of that process and its workers; on a busy machine CPU time is the steadier figure.\n")
-    print("| passages | tokens | step | jobs | wall s | CPU s | passages/s | tokens/s | peak RSS MB | same output |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
+          "seconds of that process and its workers; on a busy machine CPU time is the steadier figure. "
+          "Load is the 1-minute load average when the step started (2 CPUs: above 2 the step shared them).\n")
+    print("| passages | tokens | step | jobs | wall s | CPU s | passages/s | tokens/s | peak RSS MB | same output "
+          "| load |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for r in all_rows:
         if r.get("rc"):
-            print(f"| {r['size']:,} | | {r['step']} | {r['jobs']} | failed: {r.get('error', '')[:80]} | | | | | |")
+            print(f"| {r['size']:,} | | {r['step']} | {r['jobs']} | failed: {r.get('error', '')[:80]} | | | | | | |")
             continue
         n, tok = r.get("passages", 0), r.get("tokens", 0)
         same = {True: "yes", False: "**no**"}.get(r.get("same"), "")
         print(f"| {n:,} | {tok:,} | {r['step']} | {r['jobs']} | {r['wall']:.1f} | {r['cpu']:.1f} | "
-              f"{n / r['wall']:,.0f} | {tok / r['wall']:,.0f} | {r['rss_mb']:.0f} | {same} |")
+              f"{n / r['wall']:,.0f} | {tok / r['wall']:,.0f} | {r['rss_mb']:.0f} | {same} | {r.get('load', 0):.1f} |")
 
     print("\n### Scaling exponents (slope of log time against log passages; 1 = linear)\n")
+    print("Topics run more Gibbs sweeps on small corpora (`default_gibbs_iterations`: up to 1,000, "
+          "200 from 1M lemmas per language), so their exponent is below 1 by design.\n")
     print("| step | wall | CPU |")
     print("|---|---:|---:|")
     steps = [s for s in dict.fromkeys(r["step"] for r in all_rows)]

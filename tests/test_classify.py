@@ -292,3 +292,19 @@ def test_default_model_on_gold_dev_beats_keywords():
     for lang in ("en", "ru"):
         g = res["groups"][lang]
         assert g["macro_f1"] > g["keyword_baseline"]["macro_f1"]
+
+
+def test_character_ngrams_option_fast_path_and_round_trip(tmp_path):
+    import skops.io as sio
+
+    clf = PassageClassifier(char_ngrams=(3, 4), min_df=1).fit(TEXTS, LABELS_)
+    names = set(clf.feature_names_)
+    assert any(n.startswith("chars__") for n in names)
+    # the chunked fast path gives exactly what the sklearn union gives
+    fast = clf._features(TEXTS).toarray()
+    assert np.allclose(fast, clf.features_.transform(TEXTS).toarray())
+    path = save_model(clf, tmp_path / "char.skops")
+    assert set(sio.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)
+    assert np.allclose(load_model(path).predict_proba(TEXTS), clf.predict_proba(TEXTS))
+    # switching the block off removes those features
+    assert not any(n.startswith("chars__") for n in PassageClassifier(min_df=1).fit(TEXTS, LABELS_).feature_names_)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -123,3 +124,49 @@ def test_classify_cli_engine_dask_equals_local(small_corpus, tmp_path):
         outs[engine] = pd.read_csv(out)
     assert len(outs["local"]) >= 20
     pd.testing.assert_frame_equal(outs["local"], outs["dask"])
+
+
+def test_preprocess_dask_engine_equals_local(dask_engine):
+    """Lemmas, word counts and term joining on 2 Dask workers: the same lemmas and terms."""
+    from conftest import SAMPLE
+
+    from kmdiscourse.preprocess import preprocess_passages
+
+    passages = ingest_path(SAMPLE).passages
+    local_stats, dask_stats = {}, {}
+    local = preprocess_passages(passages, phrase_threshold=0.3, min_count=2, chunk=25, stats=local_stats)
+    dask = preprocess_passages(passages, phrase_threshold=0.3, min_count=2, chunk=25, engine=dask_engine,
+                               stats=dask_stats)
+    assert len(passages) > 50 and local_stats["phrases"] > 0
+    assert any("_" in t for lem in local for t in lem)  # some terms were joined
+    assert local.tolist() == dask.tolist()
+    assert local_stats == dask_stats
+
+
+@pytest.mark.slow  # two LocalClusters, and concepts labels the passages with the classifier
+def test_preprocess_and_concepts_cli_engine_dask_equal_local(tmp_path):
+    """`preprocess --engine dask` writes the same lemmas, `concepts --engine dask` the same tables."""
+    pytest.importorskip("distributed")
+    from click.testing import CliRunner
+    from conftest import SAMPLE
+
+    from kmdiscourse.cli import cli
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["ingest", str(SAMPLE), "-o", str(tmp_path / "base.kmd")])
+    assert res.exit_code == 0, res.output
+    outs = {}
+    for engine in ("local", "dask"):
+        store = tmp_path / f"{engine}.kmd"
+        shutil.copytree(tmp_path / "base.kmd", store)
+        res = runner.invoke(cli, ["preprocess", str(store), "--engine", engine, "--jobs", "2"])
+        assert res.exit_code == 0, res.output
+        res = runner.invoke(cli, ["concepts", str(store), "-o", str(tmp_path / f"concepts-{engine}"),
+                                  "--engine", engine, "--jobs", "2"])
+        assert res.exit_code == 0, res.output
+        outs[engine] = {name: pd.read_csv(tmp_path / f"concepts-{engine}" / name)
+                        for name in ("concept_mentions.csv", "concept_trends.csv", "concept_labels.csv")}
+        outs[engine]["lemmas"] = pd.read_parquet(store / "lemmas.parquet")
+    assert len(outs["local"]["concept_mentions.csv"]) > 0
+    for name, table in outs["local"].items():
+        pd.testing.assert_frame_equal(table, outs["dask"][name], obj=name)

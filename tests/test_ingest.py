@@ -161,12 +161,12 @@ def test_interrupted_write_keeps_previous_store(small_corpus, tmp_path):
         (small_corpus / f"extra{i}.txt").write_text(f"Extra document {i} about knowledge sharing in teams.")
     code = (
         "import os, kmdiscourse.store as s\n"
-        "orig = s.atomic_write_parquet\n"
-        "def boom(df, path):\n"
-        "    orig(df, path)\n"
+        "orig = s._atomic\n"
+        "def boom(path, write):\n"
+        "    orig(path, write)\n"
         "    if str(path).endswith('documents.parquet'):\n"
         "        os.kill(os.getpid(), 9)\n"
-        "s.atomic_write_parquet = boom\n"
+        "s._atomic = boom\n"
         "from kmdiscourse.ingest import ingest_path\n"
         f"ingest_path({str(small_corpus)!r}, {str(store)!r})\n"
     )

@@ -253,8 +253,11 @@ def test_preprocess_passages_cache_in_store(tmp_path):
     stored = pd.read_parquet(tmp_path / LEMMAS)
     assert {"passage_id", "lemmas"} <= set(stored.columns) and len(stored) == len(df)
     stats = {}
+    mtime = (tmp_path / LEMMAS).stat().st_mtime_ns
     again = preprocess_passages(df, store=tmp_path, phrase_threshold=0.3, stats=stats)
     assert stats["computed"] == 0 and again.tolist() == first.tolist()
+    # a passage in another language (x:0) must not force the terms to be learnt and written again
+    assert stats["phrases"] == 0 and (tmp_path / LEMMAS).stat().st_mtime_ns == mtime
     # one changed text: only that passage is lemmatised again
     df2 = df.copy()
     df2.loc[0, "text"] = "Our wiki of practice grew."
@@ -349,3 +352,41 @@ def test_resolve_model_prefers_installed_full_pipeline(monkeypatch):
     assert preprocess.resolve_model("en", "default") is None
     assert preprocess.resolve_model("en", {"ru": "x"}) == "en_core_web_sm"
     assert preprocess.resolve_model("ru", {"ru": "x"}) == "x"
+
+
+# --- terms without gensim, and parts counted apart --------------------------------------------------
+
+def test_terms_equal_gensim_phrases_on_the_sample():
+    """The counts-based terms (what workers use) join exactly what gensim's Phrases joins."""
+    from conftest import SAMPLE
+
+    from kmdiscourse.ingest import ingest_path
+    from kmdiscourse.preprocess import _count_vocab, _join_terms, _lemmatize_chunk, _npmi_terms
+
+    passages = ingest_path(SAMPLE).passages
+    for lang, settings in LANG_SETTINGS.items():
+        texts = passages.loc[passages["lang"] == lang, "text"].tolist()
+        lists = _lemmatize_chunk((texts, [lang] * len(texts), None))
+        for threshold, min_count in ((0.3, 2), (0.5, 3)):
+            ph = learn_phrases(lists, threshold, min_count=min_count, connector_words=settings.connector_words)
+            # counts of two halves, added, give the terms of the whole
+            half = len(lists) // 2
+            (va, ta), (vb, tb) = (_count_vocab(x, settings.connector_words) for x in (lists[:half], lists[half:]))
+            for w, c in vb.items():
+                va[w] = va.get(w, 0) + c
+            terms = _npmi_terms(va, ta + tb, threshold, min_count)
+            assert terms == set(ph.phrasegrams), (lang, threshold)
+            expected = list(apply_phrases(lists, ph, drop=settings.connector_words))
+            assert _join_terms(lists, terms, settings.connector_words) == expected
+        assert terms  # the sample has terms in both languages
+
+
+def test_preprocess_passages_partly_cached_equals_fresh(tmp_path):
+    """Passages reused from the store still count towards the terms: same output as a fresh run."""
+    df = pd.concat([_km_passages(30)] * 20, ignore_index=True)
+    df["passage_id"] = [f"p{i}" for i in range(len(df))]
+    preprocess_passages(df.iloc[: len(df) // 2], store=tmp_path, phrase_threshold=0.3, chunk=50)
+    stats = {}
+    part = preprocess_passages(df, store=tmp_path, phrase_threshold=0.3, jobs=2, chunk=50, stats=stats)
+    assert 0 < stats["computed"] < len(df) - 1 and stats["reused"] > 0
+    assert part.tolist() == preprocess_passages(df, phrase_threshold=0.3).tolist()

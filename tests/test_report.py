@@ -177,3 +177,38 @@ def test_cli_report_writes_page(small_corpus, tmp_path):
 def test_cli_report_help_has_example():
     res = CliRunner().invoke(cli, ["report", "--help"])
     assert res.exit_code == 0 and "Example: kmdiscourse report" in res.output
+
+
+def _share_rows(spec) -> list[dict]:
+    """Every data row with a label and a share in a chart spec (wherever Altair put them)."""
+    if isinstance(spec, dict):
+        if "label" in spec and "share" in spec:
+            return [spec]
+        return [r for v in spec.values() for r in _share_rows(v)]
+    if isinstance(spec, list):
+        return [r for v in spec for r in _share_rows(v)]
+    return []
+
+
+def test_cli_report_reuses_labels_from_classify(small_corpus, tmp_path):
+    labels = tmp_path / "labels.csv"
+    res = CliRunner().invoke(cli, ["classify", str(small_corpus), "-o", str(labels)])
+    assert res.exit_code == 0, res.output
+    # planted probabilities: the report must show these, not the classifier's
+    df = pd.read_csv(labels, dtype={"doc_id": str, "passage_id": str})
+    df["label"], df["p_why"], df["p_how"], df["p_other"] = "why", 1.0, 0.0, 0.0
+    df.to_csv(labels, index=False)
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(cli, ["report", str(small_corpus), "-o", str(out), "--labels", str(labels)])
+    assert res.exit_code == 0, res.output
+    rows = _share_rows(page_data(out.read_text(encoding="utf-8"))["charts"]["chart-shares"])
+    assert rows and {r["label"] for r in rows} == {"why", "how", "other"}
+    assert all(r["share"] == (1.0 if r["label"] == "why" else 0.0) for r in rows)
+
+
+def test_cli_report_labels_file_errors_name_the_file(small_corpus, tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("doc_id,passage_id,label\na,a:0,why\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["report", str(small_corpus), "-o", str(tmp_path / "r.html"), "--labels", str(bad)])
+    assert res.exit_code != 0
+    assert "labels.csv" in str(res.exception or res.output) and "p_why" in str(res.exception or res.output)

@@ -281,9 +281,9 @@ def test_store_killed_at_each_write_step_is_old_or_new(small_corpus, tmp_path, k
     code = (
         "import os, kmdiscourse.store as s\n"
         f"step = {kill_after!r}\n"
-        "orig_text, orig_replace = s.atomic_write_text, os.replace\n"
-        "def text(path, data):\n"
-        "    orig_text(path, data)\n"
+        "orig_atomic, orig_replace = s._atomic, os.replace\n"
+        "def atomic(path, write):\n"  # every staged part and the marker are written through it
+        "    orig_atomic(path, write)\n"
         "    if step == 'staged' and str(path).endswith('.new.manifest.json') or \\\n"
         "            step == 'commit' and str(path).endswith('commit'):\n"
         "        os.kill(os.getpid(), 9)\n"
@@ -291,7 +291,7 @@ def test_store_killed_at_each_write_step_is_old_or_new(small_corpus, tmp_path, k
         "    orig_replace(a, b)\n"
         "    if step == 'first_rename' and os.path.basename(b) == 'documents.parquet':\n"
         "        os.kill(os.getpid(), 9)\n"
-        "s.atomic_write_text = text\n"
+        "s._atomic = atomic\n"
         "s.os.replace = replace\n"
         "from kmdiscourse.ingest import ingest_path\n"
         f"ingest_path({str(small_corpus)!r}, {str(store)!r})\n"

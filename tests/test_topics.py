@@ -369,3 +369,65 @@ def test_cli_topics_writes_outputs(tmp_path, extra):
     assert "passage_id" in pd.read_parquet(out / "doc_topics.parquet").columns
     bad = CliRunner().invoke(cli, ["topics", str(corpus), "-o", str(out), "--k", "many"])
     assert bad.exit_code == 2 and "--k" in bad.output
+
+
+def test_effects_table_intervals_match_plain_per_replicate_regression():
+    """The per-document shortcut of the bootstrap gives the intervals of refitting every
+    replicate on all units (several units per document, one genre missing in some replicates)."""
+    from kmdiscourse.topics import _bootstrap_weights, _doc_codes
+
+    rng = np.random.default_rng(3)
+    n_units = 90
+    doc = rng.integers(0, 30, n_units).astype(str)
+    years = rng.uniform(2000, 2015, n_units)
+    genre = np.where(rng.random(n_units) < 0.1, "academic", "business")  # rare: some replicates lack it
+    shares = rng.dirichlet(np.ones(3), n_units)
+    units = pd.DataFrame({"doc_id": doc, "date": [dt.date(int(y), 1 + int((y % 1) * 11), 1) for y in years],
+                          "genre": genre})
+    eff = effects_table(shares, units, ["a", "b", "c"], n_boot=120, seed=7)
+    # the same replicates, refitted one by one on every unit
+    from kmdiscourse.topics import decimal_year
+
+    yr = units["date"].map(decimal_year).to_numpy()
+    X = np.column_stack([np.ones(n_units), (genre == "academic").astype(float), yr - yr.mean()])
+    codes, n = _doc_codes(doc)
+    r = np.random.default_rng(7)
+    reps = []
+    for start in range(0, 120, 50):
+        for w in _bootstrap_weights(r, n, min(50, 120 - start))[:, codes]:
+            xtw = X.T * w
+            try:
+                reps.append(np.linalg.solve(xtw @ X, xtw @ shares))
+            except np.linalg.LinAlgError:
+                continue
+    reps = np.array(reps)
+    for j, name in ((1, "academic_minus_business"), (2, "trend_per_year")):
+        got = eff[eff["effect"] == name].set_index("topic")
+        np.testing.assert_allclose(got["ci_low"].to_numpy(), np.quantile(reps[:, j, :], 0.025, axis=0), atol=1e-9)
+        np.testing.assert_allclose(got["ci_high"].to_numpy(), np.quantile(reps[:, j, :], 0.975, axis=0), atol=1e-9)
+
+
+def test_topics_reuse_lemmas_cached_by_preprocess(tmp_path):
+    """After `preprocess`, `topics` reads the cached lemmas (the cache file is not rewritten)
+    and leaves boilerplate passages out of the model."""
+    from click.testing import CliRunner
+
+    from kmdiscourse.cli import cli
+    from kmdiscourse.ingest import open_corpus
+    from kmdiscourse.topics import content_lemmas
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write_jsonl(planted_corpus("en", n_docs=40, seed=4), corpus / "posts.jsonl")
+    store = tmp_path / "s.kmd"
+    assert CliRunner().invoke(cli, ["-q", "ingest", str(corpus), "-o", str(store)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["-q", "preprocess", str(store)]).exit_code == 0
+    cache = store / "lemmas.parquet"
+    before = cache.read_bytes()
+    c = open_corpus(store)
+    c.passages["boilerplate"] = False
+    c.passages.loc[c.passages.index[:3], "boilerplate"] = True
+    passages, lemmas = content_lemmas(c)
+    assert cache.read_bytes() == before
+    assert len(passages) == len(lemmas) == len(c.passages) - 3
+    assert not passages["boilerplate"].any() and all(lemmas)

@@ -9,6 +9,7 @@ model whose probabilities are calibrated with sigmoid calibration by cross-valid
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -74,6 +75,11 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
         inflected forms; 0 keeps whole words.
     min_df : int
         Minimum number of training passages a word n-gram must occur in.
+    char_ngrams : (int, int)
+        Character n-gram sizes (``char_wb``: inside word boundaries) of a second TF-IDF block;
+        ``(0, 0)`` turns it off.
+    char_weight : float
+        Weight of the character block beside the word block.
     cue_weight : float
         Weight of the cue-lexicon and pattern block beside the word block; 0 turns it off.
     lexicon : str or None
@@ -106,12 +112,15 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), prefix: int = 5, min_df: int = 2,
-                 cue_weight: float = 1.0, lexicon: str | None = None, model: str = "nb",
+                 char_ngrams: tuple[int, int] = (0, 0), char_weight: float = 0.3,
+                 cue_weight: float = 0.5, lexicon: str | None = None, model: str = "nb",
                  alpha: float = 0.1, C: float = 1.0, class_weight: str | None = None,
                  calibration_cv: int = 5, chunk_size: int = CHUNK, random_state: int | None = 0):
         self.word_ngrams = word_ngrams
         self.prefix = prefix
         self.min_df = min_df
+        self.char_ngrams = char_ngrams
+        self.char_weight = char_weight
         self.cue_weight = cue_weight
         self.lexicon = lexicon
         self.model = model
@@ -137,6 +146,12 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
             parts.append(("words", TfidfVectorizer(analyzer=TokenAnalyzer((max(lo, 1), hi), self.prefix),
                                                    sublinear_tf=True, min_df=self.min_df, dtype=np.float32)))
             weights["words"] = 1.0
+        clo, chi = tuple(self.char_ngrams)
+        if chi > 0:
+            parts.append(("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(max(clo, 1), chi),
+                                                   sublinear_tf=True,
+                                                   min_df=max(self.min_df, 3), dtype=np.float32)))
+            weights["chars"] = float(self.char_weight)
         if self.cue_weight:
             parts.append(("cues", Pipeline([("cues", CueFeatures(lexicon=self.lexicon)),
                                             ("scale", MaxAbsScaler())])))
@@ -185,6 +200,39 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
         self.feature_names_ = np.asarray(self.features_.get_feature_names_out(), dtype=object)
         self.n_features_ = Z.shape[1]
         return self
+
+    # --- compact saved state ----------------------------------------------------------------
+    # A fitted vectorizer's vocabulary is a dict of tens of thousands of n-grams: saved as such
+    # (skops writes one JSON node per entry, and so for feature_names_) it made the model file
+    # 42 MB and slow to load. It is saved as one array of terms in index order instead, and the
+    # feature names are rebuilt from it on loading.
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # object.__getstate__ may return __dict__ itself
+        state.pop("feature_names_", None)
+        state.pop("_compact", None)
+        union = state.get("features_")
+        if isinstance(union, FeatureUnion):
+            # kept on the instance: skops tells objects apart by id(), so the stand-ins must
+            # stay alive while the model is written
+            cached = self.__dict__.get("_compact")
+            if cached is None or cached[0] is not union:
+                cached = (union, *_compact_union(union))
+                self.__dict__["_compact"] = cached
+            state["features_"], state["_vocabularies"] = cached[1], cached[2]
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        vocabularies = state.pop("_vocabularies", None) or {}
+        super().__setstate__(state)
+        union = getattr(self, "features_", None)
+        if isinstance(union, FeatureUnion):
+            for name, tr in union.transformer_list:
+                if name in vocabularies:
+                    tr.vocabulary_ = {t: i for i, t in enumerate(vocabularies[name].tolist())}
+            if "feature_names_" not in state:
+                self.feature_names_ = np.asarray(union.get_feature_names_out(), dtype=object)
 
     # --- predicting -------------------------------------------------------------------------
 
@@ -258,6 +306,24 @@ class PassageClassifier(ClassifierMixin, BaseEstimator):
 
 
 _EVIDENCE: Any = None
+
+
+def _compact_union(union: FeatureUnion) -> tuple[FeatureUnion, dict[str, np.ndarray]]:
+    """A shallow copy of ``union`` whose TF-IDF vectorizers have no vocabulary dict, and the
+    vocabularies as arrays of terms in index order (see ``PassageClassifier.__getstate__``)."""
+    compact, vocabularies, parts = copy.copy(union), {}, []
+    for name, tr in union.transformer_list:
+        vocab = getattr(tr, "vocabulary_", None)
+        if isinstance(tr, TfidfVectorizer) and isinstance(vocab, dict):
+            terms = [""] * len(vocab)
+            for term, i in vocab.items():
+                terms[i] = term
+            vocabularies[name] = np.asarray(terms, dtype=str)
+            tr = copy.copy(tr)
+            tr.vocabulary_ = None
+        parts.append((name, tr))
+    compact.transformer_list = parts
+    return compact, vocabularies
 
 
 def _evidence_tables(clf: PassageClassifier) -> tuple[np.ndarray, list[str]]:
@@ -394,18 +460,17 @@ def load_model(path: str | os.PathLike | None = None) -> PassageClassifier:
         kind = "a pickle" if data[:1] == b"\x80" else "not a skops file"
         raise ModelError(f"{p}: {kind}; expected a kmdiscourse model saved with skops (.skops); "
                          "pickles are never loaded")
-    try:
-        untrusted = sio.get_untrusted_types(data=data)
-    except Exception as exc:
-        raise ModelError(f"{p}: not a valid skops model file ({exc.__class__.__name__}: {exc})") from exc
-    unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if unknown:
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:  # one pass: skops audits the types against TRUSTED_TYPES before it builds anything
+        clf = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException:
+        unknown = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
         raise ModelError(f"{p}: contains types that are not trusted ({', '.join(unknown[:5])}"
-                         f"{'...' if len(unknown) > 5 else ''}); refusing to load it")
-    try:
-        clf = sio.loads(data, trusted=list(untrusted))
+                         f"{'...' if len(unknown) > 5 else ''}); refusing to load it") from None
     except Exception as exc:
-        raise ModelError(f"{p}: cannot be loaded ({exc.__class__.__name__}: {exc})") from exc
+        raise ModelError(f"{p}: not a valid skops model file or cannot be loaded "
+                         f"({exc.__class__.__name__}: {exc})") from exc
     if not isinstance(clf, PassageClassifier) or not hasattr(clf, "calibrated_"):
         raise ModelError(f"{p}: holds a {type(clf).__name__}, expected a fitted kmdiscourse PassageClassifier")
     return clf
@@ -529,15 +594,35 @@ def classify(input: str | os.PathLike | pd.DataFrame, model: str | os.PathLike |
     >>> df = classify("corpora/sample")                       # doctest: +SKIP
     >>> df.groupby("lang")["label"].value_counts(normalize=True)  # doctest: +SKIP
     """
-    clf = model if isinstance(model, PassageClassifier) else load_model(model)
     if engine == "local" and not scheduler:
-        return classify_passages(_passages_of(input, store, jobs=jobs, progress=progress, **corpus_kwargs),
-                                 clf, jobs=jobs, progress=progress)
+        passages, clf = _passages_and_model(input, store, model, jobs=jobs, progress=progress, **corpus_kwargs)
+        return classify_passages(passages, clf, jobs=jobs, progress=progress)
+    clf = model if isinstance(model, PassageClassifier) else load_model(model)
     from .engine import open_engine
 
     with open_engine(engine, jobs=jobs, scheduler=scheduler) as eng:
         passages = _passages_of(input, store, jobs=jobs, progress=progress, engine=eng, **corpus_kwargs)
         return classify_passages(passages, clf, jobs=jobs, progress=progress, engine=eng)
+
+
+def _passages_and_model(input, store, model, **kwargs) -> tuple[pd.DataFrame, PassageClassifier]:
+    """The passages of ``input`` and the model; a store is read while the model loads (in a
+    thread: reading Parquet releases the GIL). A folder is ingested first: its worker
+    processes must not be forked while a thread runs."""
+    from .store import is_store
+
+    if isinstance(model, PassageClassifier):
+        return _passages_of(input, store, **kwargs), model
+    if isinstance(input, pd.DataFrame) or not is_store(Path(input)):
+        passages = _passages_of(input, store, **kwargs)
+        return passages, load_model(model)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(load_model, model)
+        passages = _passages_of(input, store, **kwargs)
+        clf = loading.result()
+    return passages, clf
 
 
 def _passages_of(input, store, **kwargs) -> pd.DataFrame:

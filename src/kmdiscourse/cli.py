@@ -166,29 +166,34 @@ def info(input, jobs, **kw):
 @click.option("--phrase-threshold", type=float, default=None, show_default="0.5",
               help="NPMI above which word pairs become terms (community_of_practice); 1 turns terms off.")
 @ingest_options
-def preprocess(input, store, spacy_models, phrase_threshold, jobs, **kw):
+@engine_options
+def preprocess(input, store, spacy_models, phrase_threshold, jobs, engine, scheduler, **kw):
     """Compute the lemmas of every passage of INPUT and keep them in the store.
 
     Lemmas are cached in STORE/lemmas.parquet, keyed by the pipeline settings and the text,
-    so later commands and re-runs reuse them.
+    so later commands and re-runs reuse them. With --engine dask the passages are lemmatised
+    on a Dask cluster (see "Running on a cluster"); the lemmas are the same.
 
     Example: kmdiscourse preprocess corpora/sample -o sample.kmd --jobs 2
     """
     import time
 
+    from .engine import open_engine
     from .ingest import open_corpus
     from .phrases import DEFAULT_PHRASE_THRESHOLD
     from .preprocess import parse_model_options, preprocess_passages
 
     models = parse_model_options(spacy_models) or None
     threshold = DEFAULT_PHRASE_THRESHOLD if phrase_threshold is None else phrase_threshold
-    corpus = open_corpus(input, store, jobs=jobs, progress=show_progress(), **corpus_kwargs(kw))
-    target = store or corpus.store
-    stats: dict = {}
-    start = time.perf_counter()
-    lemmas = preprocess_passages(corpus.passages, store=target, jobs=jobs, progress=show_progress(),
-                                 phrase_threshold=threshold, model=models, stats=stats)
-    took = time.perf_counter() - start
+    with open_engine(engine, jobs=jobs, scheduler=scheduler) as eng:
+        corpus = open_corpus(input, store, jobs=jobs, progress=show_progress(),
+                             engine=eng if engine == "dask" else "local", **corpus_kwargs(kw))
+        target = store or corpus.store
+        stats: dict = {}
+        start = time.perf_counter()
+        lemmas = preprocess_passages(corpus.passages, store=target, jobs=jobs, progress=show_progress(),
+                                     phrase_threshold=threshold, model=models, stats=stats, engine=eng)
+        took = time.perf_counter() - start
     if target is None:
         import pandas as pd
 
@@ -216,12 +221,11 @@ def classify(input, output, model_path, by, store, jobs, engine, scheduler, **kw
 
     Example: kmdiscourse classify corpora/sample -o labels.csv --by year
     """
-    from .classify import classify as classify_corpus, load_model
+    from .classify import classify as classify_corpus
     from .store import export_table
     from .trends import format_shares, label_shares
 
-    clf = load_model(model_path)
-    df = classify_corpus(input, clf, jobs=jobs, store=store, progress=show_progress(), engine=engine,
+    df = classify_corpus(input, model_path, jobs=jobs, store=store, progress=show_progress(), engine=engine,
                          scheduler=scheduler, **corpus_kwargs(kw))
     export_table(df, output)
     unlabelled = int(df["label"].isna().sum())
@@ -387,16 +391,18 @@ def topics(input, outdir, k, method, by, lang, unit, dynamic, seed, jobs, **kw):
 @click.option("--labels", type=click.Path(dir_okay=False),
               help="Output of 'kmdiscourse classify' (passage_id, label) for concept_labels.csv.")
 @ingest_options
-def concepts(input, outdir, lexicon, by, labels, jobs, **kw):
+@engine_options
+def concepts(input, outdir, lexicon, by, labels, jobs, engine, scheduler, **kw):
     """Find KM and communities-of-practice concepts (English and Russian) on lemmas; count them
     by period, genre and language, and the why/how/other shares of passages that mention them.
+    With --engine dask the passages are scanned on a Dask cluster; the outputs are the same.
 
     Example: kmdiscourse concepts corpora/sample -o out/concepts --by year
     """
     from .concepts import run_concepts
 
     res = run_concepts(input, outdir, lexicon=lexicon, by=by, labels=labels, jobs=jobs, progress=show_progress(),
-                       **corpus_kwargs(kw))
+                       engine=engine, scheduler=scheduler, **corpus_kwargs(kw))
     for note in res.notes:
         message(note)
     n = res.mentions["concept"].nunique() if len(res.mentions) else 0
@@ -474,8 +480,10 @@ def keyness(input, by, a, b, min_count, top, output, jobs, **kw):
 @click.option("--topics-k", default=6, show_default=True, type=click.IntRange(1, 100),
               help="Topics per language fitted for the report (NMF; use 'topics' for the full model).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for topics and example passages.")
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False),
+              help="Output of 'kmdiscourse classify' on the same INPUT: reused instead of classifying again.")
 @ingest_options
-def report(input, output, by, title, topics_k, seed, jobs, **kw):
+def report(input, output, by, title, topics_k, seed, labels_file, jobs, **kw):
     """Write one self-contained HTML page (works offline) about INPUT: the corpus, why/how/other
     shares over time, topics and concepts, with the passages behind every chart point.
 
@@ -483,11 +491,12 @@ def report(input, output, by, title, topics_k, seed, jobs, **kw):
     """
     import time
 
-    from .report import write_report
+    from .report import read_labels_table, write_report
 
     t0 = time.perf_counter()
+    classified = read_labels_table(labels_file) if labels_file else None
     path = write_report(input, output, by=by, title=title, topics_k=topics_k, seed=seed, jobs=jobs,
-                        progress=show_progress(), **corpus_kwargs(kw))
+                        classified=classified, progress=show_progress(), **corpus_kwargs(kw))
     size = path.stat().st_size
     message(f"Report ({size / 1e6:.1f} MB, {time.perf_counter() - t0:.0f} s) -> {path}")
 

@@ -210,32 +210,56 @@ def match_tokens(text: str, lang: str, lemmatizer: Lemmatizer | None = None) -> 
     lem = lemmatizer or _default_lemmatizer
     seq = lem(text, lang)
     out: list[Token] = []
+    # a line-break hyphen gap holds a newline or a soft hyphen: most texts need no check
+    breaks = "\n" in text or "\u00ad" in text
+    n = len(seq)
     i = 0
-    while i < len(seq):
+    while i < n:
         lemma, s, e = seq[i]
-        if i + 1 < len(seq) and _LINE_BREAK_HYPHEN.match(text[e:seq[i + 1][1]]):
+        if breaks and i + 1 < n and _LINE_BREAK_HYPHEN.match(text[e:seq[i + 1][1]]):
             s2, e2 = seq[i + 1][1], seq[i + 1][2]
             a, b = text[s:e], text[s2:e2]
             joined = a + b
             if _is_known(joined) or not (_is_known(a) and _is_known(b)):
-                sub = lem(joined, lang)
-                out.append(Token(_norm(sub[0][0]) if sub else joined.lower(), s, e2))
+                sub = _first_lemma(joined, lang, lem)
+                out.append(Token(sub if sub is not None else joined.lower(), s, e2))
                 i += 2
                 continue
         surface = text[s:e]
         if "-" in surface or "‐" in surface or "‑" in surface:
-            parts = list(re.finditer(r"[^-‐‑]+", surface))
+            parts = list(_COMPOUND_PART.finditer(surface))
             if len(parts) > 1:
                 out.append(Token(_norm(lemma), s, e))  # the compound itself ...
                 for m in parts:  # ... and its parts, at the same place
-                    sub = lem(m.group(), lang)
-                    pl = _norm(sub[0][0]) if sub else m.group().lower()
-                    out.append(Token(pl, s + m.start(), s + m.end()))
+                    sub = _first_lemma(m.group(), lang, lem)
+                    out.append(Token(sub if sub is not None else m.group().lower(), s + m.start(), s + m.end()))
                 i += 1
                 continue
         out.append(Token(_norm(lemma), s, e))
         i += 1
     return out
+
+
+_COMPOUND_PART = re.compile(r"[^-‐‑]+")
+#: (word, lang) -> normalised lemma of the word alone, for the default lemmatiser (compound parts
+#: recur across passages, and lemmatising them again was a third of the scan).
+_FIRST_LEMMA: dict[tuple[str, str], str | None] = {}
+
+
+def _first_lemma(word: str, lang: str, lem: Lemmatizer) -> str | None:
+    """The normalised lemma of the first token of ``word`` on its own; None when it has none."""
+    cached = lem is _default_lemmatizer
+    if cached:
+        hit = _FIRST_LEMMA.get((word, lang), _FIRST_LEMMA)
+        if hit is not _FIRST_LEMMA:
+            return hit  # type: ignore[return-value]
+    sub = lem(word, lang)
+    value = _norm(sub[0][0]) if sub else None
+    if cached:
+        if len(_FIRST_LEMMA) > 200_000:
+            _FIRST_LEMMA.clear()
+        _FIRST_LEMMA[(word, lang)] = value
+    return value
 
 
 def _norm(lemma: str) -> str:
@@ -302,9 +326,9 @@ class ConceptMatcher:
                             seen.add(key)
                             pats.append(Pattern(c.id, lemmas, c.any_order and len(lemmas) > 1, c.gap))
             self._index = defaultdict(list)
-            for p in pats:
+            for k, p in enumerate(pats):
                 for lm in set(p.lemmas):
-                    self._index[lm].append(p)
+                    self._index[lm].append(k)  # pattern numbers: cheaper to gather than patterns
             self._pats = pats
         return self._pats
 
@@ -313,15 +337,16 @@ class ConceptMatcher:
         return self.find_tokens(text, lang, match_tokens(text, lang, self.lemmatizer))
 
     def find_tokens(self, text: str, lang: str, tokens: list[Token]) -> list[Mention]:
-        self.patterns(lang)
+        pats = self.patterns(lang)
         index = self._index
         lemmas = [t.lemma for t in tokens]
         positions: dict[str, list[int]] = defaultdict(list)
         for i, lm in enumerate(lemmas):
             positions[lm].append(i)
-        candidates = {p for lm in positions if lm in index for p in index[lm]}
+        candidates = {k for lm in positions if lm in index for k in index[lm]}
         spans: list[tuple[int, int, str]] = []  # (start, end, concept)
-        for p in candidates:
+        for k in candidates:
+            p = pats[k]
             if not all(lm in positions for lm in p.lemmas):
                 continue
             for i, j in _pattern_spans(p, lemmas, positions, tokens, text):
@@ -482,33 +507,17 @@ def find_concepts(passages: pd.DataFrame, lexicon: Lexicon | None = None, *, job
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), unit="passage", desc="concepts")
-        if engine is not None:
-            for m, n in engine.map(_scan_chunk, chunks):
-                mentions.extend(m)
-                tokens.extend(n)
-                if bar:
-                    bar.update(len(n))
-        elif jobs > 1 and len(chunks) > 1:
-            import multiprocessing as mp
+        if engine is None:
+            from .engine import LocalEngine
 
-            from .preprocess import _warm_up
+            engine = LocalEngine(jobs)
+        from .preprocess import _warm_up
 
-            _warm_up()
-            ctx = mp.get_context("fork" if os.name != "nt" else "spawn")
-            with ctx.Pool(jobs) as pool:
-                results = pool.imap(_scan_chunk, chunks)
-                for m, n in results:
-                    mentions.extend(m)
-                    tokens.extend(n)
-                    if bar:
-                        bar.update(len(n))
-        else:
-            for c in chunks:
-                m, n = _scan_chunk(c)
-                mentions.extend(m)
-                tokens.extend(n)
-                if bar:
-                    bar.update(len(n))
+        for m, n in engine.map(_scan_chunk, chunks, before_fork=_warm_up):
+            mentions.extend(m)
+            tokens.extend(n)
+            if bar:
+                bar.update(len(n))
         if bar:
             bar.close()
     rows = [r for r, _, _ in mentions]
@@ -608,7 +617,7 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def passage_labels(corpus, *, labels: str | os.PathLike | pd.DataFrame | None = None,
-                   notes: list[str] | None = None, jobs: int = 1) -> pd.Series | None:
+                   notes: list[str] | None = None, jobs: int = 1, engine=None) -> pd.Series | None:
     """why/how/other per passage of ``corpus``: from ``labels`` (a classified file), from a
     ``label`` column of the corpus, or from the default classifier when it is available."""
     notes = notes if notes is not None else []
@@ -626,7 +635,7 @@ def passage_labels(corpus, *, labels: str | os.PathLike | pd.DataFrame | None = 
     try:
         from .classify import classify_passages
 
-        out = classify_passages(passages, jobs=jobs)
+        out = classify_passages(passages, jobs=jobs, engine=engine)
         mp = dict(zip(out["passage_id"].astype(str), out["label"]))
         notes.append("labels from the default classifier")
         return passages["passage_id"].astype(str).map(mp)
@@ -688,23 +697,39 @@ class ConceptResult:
 
 def run_concepts(input: str | os.PathLike, outdir: str | os.PathLike, *, lexicon: str | os.PathLike | None = None,
                  by: str = "year", labels: str | os.PathLike | None = None, jobs: int = 1, progress: bool = False,
-                 store: str | os.PathLike | None = None, **corpus_kw) -> ConceptResult:
+                 store: str | os.PathLike | None = None, engine: str = "local", scheduler: str | None = None,
+                 **corpus_kw) -> ConceptResult:
     """Read INPUT, find the lexicon's concepts and write ``concept_mentions.csv``,
     ``concept_trends.csv`` and ``concept_labels.csv`` into ``outdir``.
+
+    With ``engine="dask"`` ingest, the concept scan (and the default classifier, when it labels
+    the passages) run on a Dask cluster (``scheduler``, or a local cluster of ``jobs`` workers);
+    the outputs are the same as the local engine's.
 
     Examples
     --------
     >>> run_concepts("corpora/sample", "out/concepts", by="year")  # doctest: +SKIP
     """
+    from contextlib import nullcontext
+
+    from .engine import open_engine
     from .ingest import open_corpus
+
+    local = engine == "local" and not scheduler
+    with (nullcontext(None) if local else open_engine(engine, jobs=jobs, scheduler=scheduler)) as eng:
+        corpus = open_classified(input) or open_corpus(input, store=store, jobs=jobs, progress=progress,
+                                                       engine=eng if eng is not None else "local", **corpus_kw)
+        lex = load_lexicon(lexicon)
+        passages = corpus.passages.reset_index(drop=True)
+        mentions, tokens = find_concepts(passages, lex, jobs=jobs, progress=progress, engine=eng)
+        notes: list[str] = []
+        lab = passage_labels(corpus, labels=labels, notes=notes, jobs=jobs, engine=eng)
+    return _write_concepts(passages, mentions, tokens, lex, lab, notes, outdir, by=by)
+
+
+def _write_concepts(passages, mentions, tokens, lex, lab, notes, outdir, *, by: str) -> ConceptResult:
     from .store import export_table
 
-    corpus = open_classified(input) or open_corpus(input, store=store, jobs=jobs, progress=progress, **corpus_kw)
-    lex = load_lexicon(lexicon)
-    passages = corpus.passages.reset_index(drop=True)
-    mentions, tokens = find_concepts(passages, lex, jobs=jobs, progress=progress)
-    notes: list[str] = []
-    lab = passage_labels(corpus, labels=labels, notes=notes, jobs=jobs)
     if lab is not None:
         lab = pd.Series(lab.to_numpy(), index=passages.index)
     out_m = mentions[MENTION_COLUMNS].copy()

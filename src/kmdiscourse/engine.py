@@ -54,6 +54,14 @@ def partition(items: Sequence[Any], n_parts: int, *, max_size: int | None = None
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+#: The ``shared`` value of the running local map, inherited by its forked workers.
+_INHERITED: list[Any] = []
+
+
+def _call_inherited(func: Callable[..., Any], part: Any) -> Any:
+    return func(part, shared=_INHERITED[-1])
+
+
 class LocalEngine:
     """``jobs`` local processes (a loop when ``jobs`` is 1)."""
 
@@ -70,8 +78,8 @@ class LocalEngine:
             before_fork: Callable[[], Any] | None = None) -> Iterator[Any]:
         """``func(partition)`` (or ``func(partition, shared=shared)``) for each partition, in order."""
         parts = list(partitions)
-        call = func if shared is None else functools.partial(func, shared=shared)
         if self.jobs == 1 or len(parts) < 2:
+            call = func if shared is None else functools.partial(func, shared=shared)
             for p in parts:
                 yield call(p)
             return
@@ -79,9 +87,20 @@ class LocalEngine:
 
         if before_fork is not None:
             before_fork()  # load models once; forked workers share them
-        ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
-        with ctx.Pool(min(self.jobs, len(parts))) as pool:
-            yield from pool.imap(call, parts)
+        fork = os.name != "nt" and "fork" in mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if fork else "spawn")
+        if shared is None:
+            call = func
+        elif fork:  # workers inherit ``shared`` (a model): it is not pickled with every partition
+            call = functools.partial(_call_inherited, func)
+        else:
+            call = functools.partial(func, shared=shared)
+        _INHERITED.append(shared)
+        try:
+            with ctx.Pool(min(self.jobs, len(parts))) as pool:
+                yield from pool.imap(call, parts)
+        finally:
+            _INHERITED.pop()
 
     def close(self) -> None:
         pass

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import yaml
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import FormatError
@@ -883,12 +884,14 @@ def fast_union_transform(union, texts: list[str]):
 
     if type(union) is not FeatureUnion or getattr(union, "n_jobs", None) not in (None, 1):
         return None
-    words = cues = scaler = None
+    words = cues = scaler = chars = None
     order = []
     for name, tr in union.transformer_list:
         if tr == "drop" or tr is None:
             continue
-        if name == "words" and ChunkFeaturizer.supports(tr):
+        if name == "chars" and type(tr) is TfidfVectorizer and tr.analyzer == "char_wb":
+            chars = tr  # sklearn's own char_wb transform: no second tokenisation to save
+        elif name == "words" and ChunkFeaturizer.supports(tr):
             words = tr
         elif (name == "cues" and type(tr) is Pipeline and len(tr.steps) == 2
               and type(tr.steps[0][1]) is CueFeatures and type(tr.steps[1][1]) is MaxAbsScaler
@@ -907,6 +910,9 @@ def fast_union_transform(union, texts: list[str]):
         w = weights.get(name)
         if name == "words":
             X = W * w if w is not None else W
+        elif name == "chars":
+            X = chars.transform(texts)
+            X = X * w if w is not None else X
         else:
             Xc = sp.csr_matrix(Cb)  # as CueFeatures returns it, then MaxAbsScaler and the weight
             Xc.data *= (1.0 / scaler.scale_).take(Xc.indices, mode="clip")

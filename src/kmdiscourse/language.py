@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 _CYR = re.compile(r"[А-Яа-яЁёІіЇїЄєҐґЎўЂђЈјЉљЊњЋћЏџ]")
@@ -71,6 +72,32 @@ def _dfa():
     return nm, rowbase, out, _MODEL_DEPTH, table
 
 
+_scratch = threading.local()
+
+
+def _first_seen_counts(feats, n_features: int):
+    """The distinct values of ``feats`` in order of first appearance, and how often each occurs.
+
+    The same arrays as ``np.unique(feats, return_index=True, return_counts=True)`` reordered by
+    first index, in linear time: a scratch array of ``n_features`` slots (one per thread)
+    records where each feature first occurs, so no sort is needed.
+    """
+    import numpy as np
+
+    where = getattr(_scratch, "where", None)
+    if where is None or len(where) < n_features:
+        where = _scratch.where = np.empty(n_features, dtype=np.intp)
+    m = len(feats)
+    pos = np.arange(m, dtype=np.intp)
+    where[feats] = m
+    np.minimum.at(where, feats, pos)  # each feature's first position (unbuffered, so repeats count)
+    first = where[feats] == pos
+    uniq = feats[first]
+    where[uniq] = np.arange(len(uniq), dtype=np.intp)  # each feature's rank in first-seen order
+    counts = np.bincount(where[feats], minlength=len(uniq))
+    return uniq, counts
+
+
 def _classify(sample: str) -> tuple[str, float]:
     """``py3langid.classify(sample)`` (normalised probabilities), walking the automaton with numpy."""
     import math
@@ -83,20 +110,21 @@ def _classify(sample: str) -> tuple[str, float]:
         return ident.classify(sample)
     nm, rowbase, out, depth, table = dfa
     data = ident._encode(sample)
-    b = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    b = np.frombuffer(data, dtype=np.uint8).astype(np.intp)
     n = len(b)
-    state = np.zeros(n, dtype=nm.dtype)
-    pos = np.arange(n)
+    state = np.zeros(n, dtype=np.intp)
     for k in range(depth - 1, -1, -1):  # each position reads its last `depth` bytes, oldest first
         if k >= n:
             continue
-        state[k:] = nm[rowbase[state[k:]] + b[pos[k:] - k]]
-    feats = out[state]
+        idx = rowbase.take(state[k:])
+        idx += b[: n - k]
+        state[k:] = nm.take(idx)
+    feats = out.take(state)
     feats = feats[feats >= 0]
     if len(feats):
-        uniq, first, counts = np.unique(feats, return_index=True, return_counts=True)
-        order = np.argsort(first, kind="stable")  # py3langid's Counter keeps first-seen order
-        scores = np.log1p(counts[order].astype(np.float32)) @ table[uniq[order]] + ident.nb_pc
+        # py3langid sums the features in the order its Counter first saw them: same order here
+        uniq, counts = _first_seen_counts(feats, len(table))
+        scores = np.log1p(counts.astype(np.float32)) @ table.take(uniq, axis=0) + ident.nb_pc
     else:
         scores = np.full(len(ident.nb_classes), 0.0, dtype=np.float32)
     scores *= 1.0 / math.sqrt(len(data) or 1)
@@ -119,14 +147,45 @@ def detect_language(text: str) -> str:
     return _detect_sample(text[:2000])
 
 
+#: every byte but A-Z and a-z (which in UTF-8 only ever stand for themselves)
+_NOT_LATIN_BYTES = bytes(c for c in range(256) if not (65 <= c <= 90 or 97 <= c <= 122))
+
+
+@lru_cache(maxsize=1)
+def _cyrillic_tables():
+    """Which two-byte UTF-8 code points (U+0000-U+07FF) :data:`_CYR` and :data:`_NOT_RU` match."""
+    import numpy as np
+
+    cyr = np.array([bool(_CYR.match(chr(c))) for c in range(0x800)])
+    not_ru = np.array([bool(_NOT_RU.match(chr(c))) for c in range(0x800)])
+    return cyr, not_ru
+
+
+def script_counts(sample: str) -> tuple[int, int, int]:
+    """How many letters of ``sample`` :data:`_CYR`, :data:`_LAT` and :data:`_NOT_RU` match,
+    counted on the UTF-8 bytes (the same numbers as ``len(pattern.findall(sample))``, faster)."""
+    import numpy as np
+
+    data = sample.encode("utf-8", "surrogatepass")
+    n_lat = len(data.translate(None, _NOT_LATIN_BYTES))
+    if data.isascii():
+        return 0, n_lat, 0
+    b = np.frombuffer(data, dtype=np.uint8)
+    # every letter of both patterns lies in U+0400-U+04BF: lead byte 0xD0-0xD2, then one more
+    lead = np.flatnonzero((b >= 0xD0) & (b <= 0xD2))
+    if not len(lead):
+        return 0, n_lat, 0
+    code = ((b[lead] & 0x1F).astype(np.intp) << 6) | (b[lead + 1] & 0x3F)
+    cyr, not_ru = _cyrillic_tables()
+    return int(cyr[code].sum()), n_lat, int(not_ru[code].sum())
+
+
 @lru_cache(maxsize=4096)  # a one-paragraph document and its passage are often the same text
 def _detect_sample(sample: str) -> str:
-    n_cyr = len(_CYR.findall(sample))
-    n_lat = len(_LAT.findall(sample))
+    n_cyr, n_lat, not_ru = script_counts(sample)
     if n_cyr + n_lat < 3:
         return "other"
     if n_cyr >= n_lat:
-        not_ru = len(_NOT_RU.findall(sample))
         if not_ru > max(1, n_cyr // 200):
             return "other"
         lang, prob = _classify(sample)

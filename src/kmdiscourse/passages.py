@@ -71,10 +71,11 @@ def _chunk_sentences(sentences: list[str], max_words: int) -> Iterator[str]:
 def split_paragraphs(text: str, *, max_words: int = MAX_WORDS) -> Iterator[str]:
     """Yield whitespace-normalised passage texts of at most ``max_words`` words, in order."""
     for para in _PARA_SPLIT.split(text):
-        para = _WS.sub(" ", para).strip()
-        if not para:
+        words = para.split()  # the words of _WS.sub(" ", para).strip(): both split at str.isspace
+        if not words:
             continue
-        if len(para.split()) <= max_words:
+        para = " ".join(words)
+        if len(words) <= max_words:
             yield para
         else:
             yield from _chunk_sentences(split_sentences(para), max_words)

@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import KmdError, MissingDependencyError
 from .passages import ABBREVIATIONS
-from .phrases import DEFAULT_MIN_COUNT, DEFAULT_PHRASE_THRESHOLD, apply_phrases, learn_phrases
+from .phrases import DEFAULT_MIN_COUNT, DEFAULT_PHRASE_THRESHOLD, DELIMITER
 
 #: Bump when the analysis changes, so cached lemmas in stores are recomputed.
 PIPELINE_VERSION = "1"
@@ -43,11 +43,21 @@ def _fold(s: str) -> str:
 
 
 def _spacy_stop_words(lang: str) -> frozenset[str]:
-    if lang == "en":
-        from spacy.lang.en.stop_words import STOP_WORDS
-    else:
-        from spacy.lang.ru.stop_words import STOP_WORDS
-    return frozenset(STOP_WORDS)
+    """spaCy's stop words for ``lang``, read from spaCy's ``lang/<lang>/stop_words.py`` (a
+    self-contained data file) without importing spaCy itself, which takes seconds; through the
+    import when the file cannot be found."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("spacy")  # finds the package without running it
+        path = Path(next(iter(spec.submodule_search_locations))) / "lang" / lang / "stop_words.py"
+        namespace: dict[str, Any] = {}
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102
+        return frozenset(namespace["STOP_WORDS"])
+    except Exception:  # an unusual install: import it
+        import importlib
+
+        return frozenset(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
 
 
 @dataclass(frozen=True)
@@ -227,7 +237,8 @@ def _en_lemma(word: str) -> str:
     table = _en_table()
     lemma = table.get(low)
     if lemma is not None:
-        return lemma
+        # the lookup table turns some number words into digits ("nineteenth" -> "19"): keep the word
+        return low if lemma.isdigit() else lemma
     if word[0].islower() and len(low) > 4 and low.endswith("s") and not low.endswith(_NOT_PLURAL):
         return low[:-3] + "y" if low.endswith("ies") else low[:-1]  # wikis, chatbots: not in the table
     return low
@@ -397,9 +408,14 @@ def load_pipeline(name: str):
 
 @lru_cache(maxsize=8)
 def _is_installed(name: str) -> bool:
-    import spacy
+    """Whether a pipeline package is installed (as ``spacy.util.is_package``, without importing spaCy)."""
+    from importlib.metadata import PackageNotFoundError, distribution
 
-    return bool(spacy.util.is_package(name))
+    try:
+        distribution(name)
+        return True
+    except (PackageNotFoundError, ValueError):
+        return False
 
 
 def resolve_model(lang: str, model: Any = None) -> Any:
@@ -606,39 +622,131 @@ def _warm_up() -> None:
     _morph()
 
 
-def _base_lemmas(texts: list[str], langs: list[str], *, jobs: int, model: Any, progress: bool,
-                 chunk: int = 2000) -> list[list[str]]:
-    """Phrase-mode lemmas (connector words kept) for every text, in ``jobs`` processes."""
-    chunks = [(texts[i:i + chunk], langs[i:i + chunk], model) for i in range(0, len(texts), chunk)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
+def _count_vocab(lists: Iterable[list[str]], connectors: frozenset[str]) -> tuple[dict[str, int], int]:
+    """Word and candidate-term counts of lemma lists, as gensim's ``Phrases`` collects them
+    (a connector word never starts or ends a candidate), and the number of words. Counts of
+    parts add up to the counts of the whole, so workers can count their own passages."""
+    vocab: dict[str, int] = {}
+    get = vocab.get
+    total = 0
+    for sentence in lists:
+        start, between = None, []
+        for word in sentence:
+            if word not in connectors:
+                vocab[word] = get(word, 0) + 1
+                if start is not None:
+                    joined = DELIMITER.join([start, *between, word]) if between else start + DELIMITER + word
+                    vocab[joined] = get(joined, 0) + 1
+                start, between = word, []
+            elif start is not None:
+                between.append(word)
+        total += len(sentence)
+    return vocab, total
 
-        bar = tqdm(total=len(texts), unit="passage", desc="lemmas", file=None)
-    out: list[list[str]] = []
-    try:
-        if jobs > 1 and len(chunks) > 1:
-            import multiprocessing as mp
 
-            if isinstance(model, Mapping):
-                model = {k: v for k, v in model.items()}
-            _warm_up()  # forked workers inherit the tables
-            ctx = mp.get_context("fork" if os.name != "nt" else "spawn")
-            with ctx.Pool(jobs) as pool:
-                for res in pool.imap(_lemmatize_chunk, chunks):
-                    out.extend(res)
-                    if bar:
-                        bar.update(len(res))
-        else:
-            for c in chunks:
-                res = _lemmatize_chunk(c)
-                out.extend(res)
-                if bar:
-                    bar.update(len(res))
-    finally:
-        if bar:
-            bar.close()
+def _lemma_part(part) -> tuple[list[list[str]] | None, dict[str, tuple[dict[str, int], int]]]:
+    """Worker: phrase-mode lemmas of a part (unless given, i.e. reused from the store) and, when
+    terms are learned, the per-language counts of :func:`_count_vocab`."""
+    texts, langs, base, model, count = part
+    computed = base is None
+    if computed:
+        base = _lemmatize_chunk((texts, langs, model))
+    counts = {}
+    if count:
+        for lang, settings in LANG_SETTINGS.items():
+            lists = [b for b, lg in zip(base, langs) if lg == lang]
+            if lists:
+                counts[lang] = _count_vocab(lists, settings.connector_words)
+    return (base if computed else None), counts
+
+
+def _npmi_terms(vocab: dict[str, int], total: int, threshold: float, min_count: int) -> frozenset[str]:
+    """The candidates of :func:`_count_vocab` counts that become terms: exactly those gensim's
+    ``Phrases(scoring="npmi")`` (what :func:`~kmdiscourse.phrases.learn_phrases` uses) keeps,
+    i.e. seen at least ``min_count`` times with NPMI above ``threshold`` (gensim's vocabulary
+    pruning at 40M entries aside). Computed here because importing gensim takes seconds."""
+    from math import log
+
+    cwc = float(total)
+    get = vocab.get
+    terms = set()
+    for token, n in vocab.items():
+        if n < min_count or DELIMITER not in token:
+            continue
+        parts = token.split(DELIMITER)
+        na, nb = get(parts[0], 0), get(parts[-1], 0)
+        if na <= 0 or nb <= 0:
+            continue
+        pa, pb, pab = na / cwc, nb / cwc, n / cwc
+        try:
+            score = log(pab / (pa * pb)) / -log(pab)
+        except ValueError:
+            continue
+        if score > threshold:
+            terms.add(token)
+    return frozenset(terms)
+
+
+def _join_terms(lists: Iterable[list[str]], terms: frozenset[str], connectors: frozenset[str]) -> list[list[str]]:
+    """Each lemma list with ``terms`` joined, as gensim's ``FrozenPhrases[...]`` joins them (a
+    term is a word, connector words, a word), then connector words left outside terms dropped
+    (:func:`~kmdiscourse.phrases.apply_phrases` with ``drop=connectors``)."""
+    if not terms:
+        return [[t for t in lst if t not in connectors] for lst in lists]
+    out_all = []
+    for sentence in lists:
+        out: list[str] = []
+        start, between = None, []
+        for word in sentence:
+            if word in connectors:
+                if start:
+                    between.append(word)
+                continue  # outside a term: dropped
+            if start:
+                phrase = DELIMITER.join([start, *between, word]) if between else start + DELIMITER + word
+                if phrase in terms:
+                    out.append(phrase)
+                    start, between = None, []
+                    continue
+                out.append(start)
+            start, between = word, []
+        if start:
+            out.append(start)
+        out_all.append(out)
+    return out_all
+
+
+def _phrase_part(part, shared) -> list[list[str]]:
+    """Worker: the final lemmas of a part: terms joined (``shared``: {lang: terms}), connector
+    words outside terms dropped; [] for languages without a pipeline."""
+    if isinstance(part, range):  # forked local workers inherit the lemmas: only a range is sent
+        shared, base, all_langs = shared
+        lists, langs = base[part.start:part.stop], all_langs[part.start:part.stop]
+    else:
+        lists, langs = part
+    out: list[list[str]] = [[] for _ in lists]
+    for lang, settings in LANG_SETTINGS.items():
+        idx = [i for i, lg in enumerate(langs) if lg == lang]
+        if idx:
+            done = _join_terms([lists[i] for i in idx], shared.get(lang, frozenset()), settings.connector_words)
+            for i, lem in zip(idx, done):
+                out[i] = lem
     return out
+
+
+def _part_size(n: int, workers: int, chunk: int | None) -> int:
+    if chunk:
+        return chunk
+    # a few parts per worker (balance, progress) but not tiny ones (per-part counts are merged)
+    return max(500, min(10_000, -(-n // (max(1, workers) * 4))))
+
+
+def _bar(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="passage", desc=desc, file=None)
 
 
 def _read_cached(store: Path) -> dict[str, tuple[str, list[str], list[str], str]]:
@@ -652,8 +760,27 @@ def _read_cached(store: Path) -> dict[str, tuple[str, list[str], list[str], str]
         t = pq.read_table(path, columns=["passage_id", "key", "base", "lemmas", "phrase_key"])
     except Exception:  # damaged or an older layout: recompute
         return {}
-    cols = [t.column(c).to_pylist() for c in ("passage_id", "key", "base", "lemmas", "phrase_key")]
-    return {pid: (k, b or [], lem or [], pk) for pid, k, b, lem, pk in zip(*cols)}
+    cols = [t.column(c).to_pylist() for c in ("passage_id", "key", "phrase_key")]
+    base, lemmas = _shared_lists(t.column("base")), _shared_lists(t.column("lemmas"))
+    return {pid: (k, b, lem, pk) for pid, k, pk, b, lem in zip(*cols, base, lemmas)}
+
+
+def _shared_lists(column) -> list[list[str]]:
+    """A list<string> column as Python lists whose equal strings are one object: a corpus has
+    millions of tokens but few distinct lemmas, so this holds ~8 bytes per token, not ~60."""
+    import pyarrow as pa
+    import numpy as np
+    import pyarrow.compute as pc
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return []
+    offsets = arr.offsets.to_numpy(zero_copy_only=False) - arr.offsets[0].as_py()
+    values = pc.dictionary_encode(arr.values.slice(arr.offsets[0].as_py(), int(offsets[-1])))
+    words = np.asarray(values.dictionary.to_pylist() + [""], dtype=object)
+    idx = values.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+    flat = words[idx]
+    return [flat[a:b].tolist() for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
 def _write_cache(store: Path, rows: dict[str, tuple[str, list[str], list[str], str]]) -> None:
@@ -685,6 +812,8 @@ def preprocess_passages(
     min_count: int = DEFAULT_MIN_COUNT,
     model: Any = None,
     stats: dict | None = None,
+    engine: Any = None,
+    chunk: int | None = None,
 ):
     """Lemmas of every passage, with multi-word terms joined, cached in the store.
 
@@ -709,6 +838,13 @@ def preprocess_passages(
         See :func:`resolve_model`, e.g. ``{"en": "en_core_web_sm"}``.
     stats : dict, optional
         Filled with ``computed``, ``reused``, ``tokens`` and ``phrases`` counts.
+    engine : engine, optional
+        From :func:`kmdiscourse.engine.open_engine` (e.g. Dask workers): runs lemmatisation,
+        word counts and term joining there instead of in ``jobs`` local processes. Only the
+        term model is learned here, from the summed counts, so the output is the same for any
+        engine and number of workers.
+    chunk : int, optional
+        Passages per part (default: a few parts per worker, 500 to 10,000 passages).
 
     Returns
     -------
@@ -752,35 +888,76 @@ def preprocess_passages(
             base[i] = hit[1]
             if hit[3] == phrase_key:
                 final[i] = hit[2]
-        elif not key:
+        elif not key:  # not en/ru: no lemmas, nothing to join
             base[i] = []
+            final[i] = []
         else:
             todo.append(i)
-    if todo:
-        computed = _base_lemmas([texts[i] for i in todo], [langs[i] for i in todo], jobs=jobs, model=model,
-                                progress=progress)
-        for i, lem in zip(todo, computed):
-            base[i] = lem
+    need_final = any(f is None for f in final)
     n_phrases = 0
-    if any(f is None for f in final):
-        final = [[] for _ in ids]
-        for lang, settings in LANG_SETTINGS.items():
-            idx = [i for i, lg in enumerate(langs) if lg == lang]
-            if not idx:
-                continue
-            lists = [base[i] for i in idx]
-            ph = None
-            if use_phrases:
-                ph = learn_phrases(lists, phrase_threshold, min_count=min_count,
-                                   connector_words=settings.connector_words)
-                n_phrases += len(ph.phrasegrams)
-            for i, lem in zip(idx, apply_phrases(lists, ph, drop=settings.connector_words)):
-                final[i] = lem
-        if store_path is not None:
-            rows = {pid: v for pid, v in cached.items()}
-            for pid, key, b, f in zip(ids, keys, base, final):
-                rows[pid] = (key, b, f, phrase_key)
-            _write_cache(store_path, rows)
+    if todo or need_final:
+        from .engine import LocalEngine
+
+        eng = engine if engine is not None else LocalEngine(jobs)
+        if isinstance(model, Mapping):
+            model = dict(model)
+        size = _part_size(len(ids), eng.workers, chunk)
+        count = need_final and use_phrases
+        # lemmas of new passages (and word counts for terms) in parts, on the engine's workers
+        parts = [([texts[i] for i in todo[a:a + size]], [langs[i] for i in todo[a:a + size]], None, model, count)
+                 for a in range(0, len(todo), size)]
+        if count:  # reused lemmas are counted too
+            have = [i for i in range(len(ids)) if base[i] and langs[i] in LANG_SETTINGS]
+            parts += [(None, [langs[i] for i in have[a:a + size]], [base[i] for i in have[a:a + size]], None, True)
+                      for a in range(0, len(have), size)]
+        vocab: dict[str, dict[str, int]] = {lang: {} for lang in LANG_SETTINGS}
+        totals = dict.fromkeys(LANG_SETTINGS, 0)
+        bar = _bar(progress and bool(todo), len(todo), "lemmas")
+        pos = 0
+        for res, counts in eng.map(_lemma_part, parts, before_fork=_warm_up):
+            if res is not None:
+                for i, lem in zip(todo[pos:pos + len(res)], res):
+                    base[i] = lem
+                pos += len(res)
+                if bar:
+                    bar.update(len(res))
+            for lang, (v, t) in counts.items():
+                totals[lang] += t
+                acc = vocab[lang]
+                if not acc:
+                    vocab[lang] = v
+                    continue
+                get = acc.get
+                for w, c in v.items():
+                    acc[w] = get(w, 0) + c
+        if bar:
+            bar.close()
+        if need_final:
+            phrases = {}
+            for lang in LANG_SETTINGS:
+                phrases[lang] = (_npmi_terms(vocab[lang], totals[lang], phrase_threshold, min_count)
+                                 if count and totals[lang] else frozenset())
+                n_phrases += len(phrases[lang])
+            del vocab
+            shared: Any = phrases
+            if isinstance(eng, LocalEngine) and os.name != "nt":  # forked workers see the lemmas
+                parts = [range(a, min(a + size, len(ids))) for a in range(0, len(ids), size)]
+                shared = (phrases, base, langs)
+            else:
+                parts = [(base[a:a + size], langs[a:a + size]) for a in range(0, len(ids), size)]
+            final = []
+            bar = _bar(progress, len(ids), "terms")
+            for res in eng.map(_phrase_part, parts, shared=shared):
+                final.extend(res)
+                if bar:
+                    bar.update(len(res))
+            if bar:
+                bar.close()
+            if store_path is not None:
+                rows = {pid: v for pid, v in cached.items()}
+                for pid, key, b, f in zip(ids, keys, base, final):
+                    rows[pid] = (key, b, f, phrase_key)
+                _write_cache(store_path, rows)
     if stats is not None:
         stats.update(computed=len(todo), reused=n_reused, phrases=n_phrases,
                      lemmas=sum(len(f) for f in final))

@@ -819,6 +819,38 @@ def build_report(
 # running the stages for the CLI
 
 
+#: Columns the report needs from ``kmdiscourse classify`` output given with ``--labels``.
+LABEL_COLUMNS = ("doc_id", "passage_id", "lang", "date", "genre", "label", "p_why", "p_how", "p_other")
+
+
+def read_labels_table(path: str | os.PathLike) -> pd.DataFrame:
+    """The table written by ``kmdiscourse classify`` (CSV, TSV, JSON Lines or Parquet), so that
+    a report on the same input reuses it instead of classifying every passage again."""
+    p = Path(path)
+    suf = p.suffix.lower()
+    ids = {"doc_id": str, "passage_id": str}
+    try:
+        if suf == ".parquet":
+            df = pd.read_parquet(p)
+        elif suf in (".jsonl", ".ndjson"):
+            df = pd.read_json(p, lines=True, dtype=ids, convert_dates=False)
+        elif suf in (".csv", ".tsv"):
+            df = pd.read_csv(p, sep="\t" if suf == ".tsv" else ",", dtype={**ids, "date": str})
+        else:
+            raise KmdError(f"{p}: unknown labels format {suf!r}; expected .csv, .tsv, .jsonl or .parquet "
+                           "written by 'kmdiscourse classify'")
+    except FileNotFoundError as exc:
+        raise KmdError(f"{p}: no such labels file") from exc
+    except (ValueError, OSError) as exc:
+        raise KmdError(f"{p}: cannot read it as a labels table ({exc})") from exc
+    missing = [c for c in LABEL_COLUMNS if c not in df.columns]
+    if missing:
+        raise KmdError(f"{p}: no column(s) {', '.join(missing)}; expected the output of 'kmdiscourse classify'")
+    for c in ("doc_id", "passage_id"):
+        df[c] = df[c].astype(str)
+    return df
+
+
 def _call(func, *args, **kwargs):
     """Call ``func`` with the keyword arguments it accepts."""
     params = inspect.signature(func).parameters
@@ -871,17 +903,16 @@ def run_stages(corpus, *, by: Period = "year", seed: int = 0, topics_k: int = RE
 
     t0 = time.perf_counter()
     try:
-        from .topics import corpus_lemmas, fit_topics
+        from .topics import content_lemmas, fit_topics
     except ImportError:
         out["notes"]["topics"] = "The topic model (kmdiscourse.topics) is not installed in this version."
     else:
         try:
-            sub = type(corpus)(corpus.documents, passages, corpus.manifest, corpus.store, corpus.root)
-            lemmas = corpus_lemmas(sub, jobs=jobs, progress=progress)
+            tpassages, lemmas = content_lemmas(corpus, jobs=jobs, progress=progress)
             per_lang = passages[passages["lang"].isin(LANGS)].groupby("lang")["doc_id"].nunique()
             per_lang = per_lang[per_lang >= 2]
             k = max(1, min([topics_k, *per_lang.tolist()]))  # a tiny corpus cannot carry K topics
-            res = _call(fit_topics, passages, list(lemmas), k=k, method=topics_method, by=by,
+            res = _call(fit_topics, tpassages, lemmas, k=k, method=topics_method, by=by,
                         seed=seed, n_boot=100)
             settings = {"method": topics_method, "k_per_language": res.chosen_k, "unit": res.unit,
                         "units": res.units, "seed": seed, "bootstrap": 100, "notes": res.notes}

@@ -103,13 +103,24 @@ def write_store(store: str | os.PathLike, documents: pd.DataFrame, passages: pd.
     written, and the parts are renamed into place. A run killed before the marker leaves the
     old store as it was; one killed after it is rolled forward by the next reader or writer.
     """
+    write_store_parts(store, lambda tmp: documents.to_parquet(tmp, index=False),
+                      lambda tmp: passages.to_parquet(tmp, index=False), manifest)
+
+
+def write_store_parts(store: str | os.PathLike, write_documents, write_passages, manifest) -> None:
+    """:func:`write_store` for parts written by functions given the temporary path (so that
+    they can be streamed), with the same staging and commit. ``manifest`` is a dict or such a
+    function."""
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
     _recover(store, discard_uncommitted=True)
-    atomic_write_parquet(documents, store / (_STAGED + DOCUMENTS))
-    atomic_write_parquet(passages, store / (_STAGED + PASSAGES))
-    atomic_write_text(store / (_STAGED + MANIFEST),
-                      json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+    _atomic(store / (_STAGED + DOCUMENTS), write_documents)
+    _atomic(store / (_STAGED + PASSAGES), write_passages)
+    if callable(manifest):
+        _atomic(store / (_STAGED + MANIFEST), manifest)
+    else:
+        atomic_write_text(store / (_STAGED + MANIFEST),
+                          json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
     atomic_write_text(store / _COMMIT, "documents passages manifest\n")  # the commit point
     _recover(store)
 

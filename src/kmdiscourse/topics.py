@@ -195,6 +195,7 @@ class TopicModel(TransformerMixin, BaseEstimator):
         if len(docs) < 2:
             raise KmdError(f"topics need at least 2 documents, got {len(docs)}")
         counts = self._vectorize(docs)
+        self._fit_counts = counts  # for the caller's coherence (fit_topics pops it): not refitted
         self.doc_lengths_ = np.asarray(counts.sum(axis=1)).ravel()
         k = int(self.n_topics)
         if self.method == "nmf":
@@ -308,6 +309,7 @@ class TopicModel(TransformerMixin, BaseEstimator):
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        state.pop("_fit_counts", None)
         mdl = state.get("model_")
         if mdl is not None and type(mdl).__module__.startswith("tomotopy"):
             state["model_"] = ("tomotopy", type(mdl).__name__, bytes(mdl.saves(full=True)))
@@ -495,16 +497,28 @@ def effects_table(shares: np.ndarray, units: pd.DataFrame, topics: Sequence[str]
     X = np.column_stack(xs)
     codes, n = _doc_codes(units["doc_id"].astype(str).to_numpy()[ok])
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    # a replicate weights whole documents, so X'WX and X'Wy are weighted sums of per-document
+    # blocks: sum them once, then every replicate is a small product (not a pass over all units)
+    import scipy.sparse as sp
+
+    p_, k_ = X.shape[1], y.shape[1]
+    member = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n, len(codes)))
+    sxx = member @ (X[:, :, None] * X[:, None, :]).reshape(len(codes), p_ * p_)
+    sxy = member @ (X[:, :, None] * y[:, None, :]).reshape(len(codes), p_ * k_)
     rng = np.random.default_rng(seed)
     reps = []
     for start in range(0, n_boot, 50):
         wd = _bootstrap_weights(rng, n, min(50, n_boot - start))
-        for w in wd[:, codes]:
-            xtw = X.T * w
-            try:
-                reps.append(np.linalg.solve(xtw @ X, xtw @ y))
-            except np.linalg.LinAlgError:  # a replicate without one genre: skip it
-                continue
+        xtwx = (wd @ sxx).reshape(-1, p_, p_)
+        xtwy = (wd @ sxy).reshape(-1, p_, k_)
+        try:
+            reps.extend(np.linalg.solve(xtwx, xtwy))
+        except np.linalg.LinAlgError:  # a replicate without one genre: skip it
+            for a_, b_ in zip(xtwx, xtwy):
+                try:
+                    reps.append(np.linalg.solve(a_, b_))
+                except np.linalg.LinAlgError:
+                    continue
     reps = np.array(reps)
     a = (1 - level) / 2
     rows = []
@@ -560,6 +574,13 @@ def build_units(passages: pd.DataFrame, lemmas: Sequence[list[str]], unit: Unit 
     return out.reset_index()
 
 
+def _training_counts(tm: TopicModel, docs: list[str]):
+    """The document-term counts ``tm`` was fitted on (kept by ``fit``, released here), or
+    recomputed from ``docs``."""
+    counts = tm.__dict__.pop("_fit_counts", None)
+    return counts if counts is not None else tm.vectorizer_.transform(docs)
+
+
 def choose_k(docs: list[str], candidates: Iterable[int], *, method: Method = "lda", seed: int = 0,
              model_kw: dict | None = None) -> tuple[int, pd.DataFrame, dict[int, TopicModel]]:
     """Fit each K and pick the one with the best sum of min-max scaled mean NPMI and topic
@@ -567,7 +588,7 @@ def choose_k(docs: list[str], candidates: Iterable[int], *, method: Method = "ld
     rows, models = [], {}
     for k in candidates:
         tm = TopicModel(k, method=method, random_state=seed, **(model_kw or {})).fit(docs)
-        counts = tm.vectorizer_.transform(docs)
+        counts = _training_counts(tm, docs)
         npmi = topic_npmi(counts, tm.components_)
         rows.append((k, float(npmi.mean()), topic_diversity(tm.components_),
                      float(topic_exclusivity(tm.components_).mean())))
@@ -663,7 +684,7 @@ def fit_topics(passages: pd.DataFrame, lemmas: Sequence[list[str]], *, k: int | 
         dts.append(long)
         prevs.append(prevalence_table(shares, u, names, by=by, n_boot=n_boot, seed=seed))
         effs.append(effects_table(shares, u, names, n_boot=n_boot, seed=seed))
-        counts = tm.vectorizer_.transform(docs)
+        counts = _training_counts(tm, docs)
         coh = pd.DataFrame({"lang": lg, "k": kk, "topic": names, "npmi": topic_npmi(counts, tm.components_),
                             "exclusivity": topic_exclusivity(tm.components_), "diversity": np.nan, "chosen": True})
         summary = pd.DataFrame([{"lang": lg, "k": kk, "topic": "all", "npmi": coh["npmi"].mean(),
@@ -820,6 +841,7 @@ def plot_prevalence(res: TopicResult, path: str | os.PathLike) -> None:
     ncol = min(4, max(1, len(topics)))
     nrow = max(1, math.ceil(len(topics) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.5 * nrow), squeeze=False, sharey=False)
+    w_in, h_in = fig.get_size_inches()
     periods_all = sorted(set(prev["period"])) if len(prev) else []
     pos = {p: i for i, p in enumerate(periods_all)}
     for ax, topic in zip(axes.ravel(), topics):
@@ -850,10 +872,13 @@ def plot_prevalence(res: TopicResult, path: str | os.PathLike) -> None:
                 handles.append(h)
                 lbls.append(lab)
     if handles:
-        fig.legend(handles, lbls, loc="upper right", fontsize=8, ncol=len(handles))
+        fig.legend(handles, lbls, loc="upper right", fontsize=8, ncol=len(handles), bbox_to_anchor=(1, 1 - 0.3 / h_in))
+    # fixed margins in inches, not tight_layout: that draws the whole figure once more to
+    # measure it (a third of the time with 40 panels)
     fig.suptitle(f"Topic share by {res.by} (mean over {res.unit}s, 95% bootstrap intervals)", fontsize=10, x=0.02,
-                 ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+                 y=1 - 0.12 / h_in, ha="left", va="top")
+    fig.subplots_adjust(left=0.5 / w_in, right=1 - 0.15 / w_in, bottom=0.7 / h_in, top=1 - 0.75 / h_in,
+                        wspace=0.3, hspace=0.65)
     import io
 
     buf = io.BytesIO()
@@ -1011,6 +1036,20 @@ def corpus_lemmas(corpus, *, jobs: int = 1, progress: bool = False) -> pd.Series
     return preprocess_passages(corpus.passages, store=corpus.store, jobs=jobs, progress=progress)
 
 
+def content_lemmas(corpus, *, jobs: int = 1, progress: bool = False) -> tuple[pd.DataFrame, list[list[str]]]:
+    """The passages that are not boilerplate (index reset) and their lemmas.
+
+    Lemmas are computed over *all* passages, as ``kmdiscourse preprocess`` does, and only then
+    filtered: phrases are learnt on the same passages, so the lemmas cached in the store are
+    reused instead of relearning phrases and rewriting the cache on every run."""
+    lemmas = corpus_lemmas(corpus, jobs=jobs, progress=progress)
+    passages = corpus.passages
+    if "boilerplate" in passages.columns:
+        keep = ~passages["boilerplate"].fillna(False).astype(bool).to_numpy()
+        passages, lemmas = passages[keep], lemmas[keep]
+    return passages.reset_index(drop=True), lemmas.tolist()
+
+
 def run_topics(input: str | os.PathLike, outdir: str | os.PathLike, *, k: int | str = DEFAULT_K,
                method: Method = "lda", by: By = "year", lang: str = "all", unit: Unit = "document",
                dynamic: bool = False, seed: int = 0, jobs: int = 1, progress: bool = False,
@@ -1024,13 +1063,8 @@ def run_topics(input: str | os.PathLike, outdir: str | os.PathLike, *, k: int | 
     from .ingest import open_corpus
 
     corpus = open_corpus(input, store=store, jobs=jobs, progress=progress, **corpus_kw)
-    passages = corpus.passages
-    if "boilerplate" in passages.columns:
-        passages = passages[~passages["boilerplate"].fillna(False).astype(bool)]
-    passages = passages.reset_index(drop=True)
-    lemmas = corpus_lemmas(type(corpus)(corpus.documents, passages, corpus.manifest, corpus.store, corpus.root),
-                           jobs=jobs, progress=progress)
-    res = fit_topics(passages, lemmas.tolist(), k=k, method=method, by=by, lang=lang, unit=unit, dynamic=dynamic,
+    passages, lemmas = content_lemmas(corpus, jobs=jobs, progress=progress)
+    res = fit_topics(passages, lemmas, k=k, method=method, by=by, lang=lang, unit=unit, dynamic=dynamic,
                      seed=seed, jobs=jobs)
     write_topic_outputs(res, outdir, params={"input": str(input), "k": k, "method": method, "by": by, "lang": lang,
                                              "unit": unit, "dynamic": dynamic, "seed": seed})

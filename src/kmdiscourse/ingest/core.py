@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import errno
 import hashlib
@@ -28,6 +29,7 @@ from ..records import ALL_LANGS, GENRES, SOURCE_TYPES, Document
 from .. import store as store_mod
 from .base import RawRecord, SkipFile, SourceFile
 from .registry import READERS, detect_format
+from .spool import Spool
 
 log = logging.getLogger("kmdiscourse")
 
@@ -37,19 +39,67 @@ BOILERPLATE_MIN_DOCS = 3
 _WS = re.compile(r"\s+")
 
 
-@dataclass
 class Corpus:
-    """Documents and passages as DataFrames, the manifest, and the store they live in (if any)."""
+    """Documents and passages as DataFrames, the manifest, and the store they live in (if any).
 
-    documents: pd.DataFrame
-    passages: pd.DataFrame
-    manifest: dict[str, Any]
-    store: Path | None = None
-    root: Path | None = None
+    A part left as None is read from ``store`` when first used (or from ``tables``, a
+    temporary store removed with the Corpus), so that ingesting into a store need not hold
+    the corpus in memory.
+    """
+
+    def __init__(self, documents: pd.DataFrame | None, passages: pd.DataFrame | None,
+                 manifest: dict[str, Any] | None, store: Path | None = None, root: Path | None = None,
+                 *, tables: Path | None = None):
+        self._documents = documents
+        self._passages = passages
+        self._manifest = manifest
+        self.store = store
+        self.root = root
+        self._tables = tables if tables is not None else store
+        if tables is not None:
+            import shutil
+            import weakref
+
+            weakref.finalize(self, shutil.rmtree, str(tables), True)
+
+    @property
+    def documents(self) -> pd.DataFrame:
+        if self._documents is None:
+            self._documents = store_mod.read_documents(self._tables)
+        return self._documents
+
+    @documents.setter
+    def documents(self, value: pd.DataFrame) -> None:
+        self._documents = value
+
+    @property
+    def passages(self) -> pd.DataFrame:
+        if self._passages is None:
+            self._passages = store_mod.read_passages(self._tables)
+        return self._passages
+
+    @passages.setter
+    def passages(self, value: pd.DataFrame) -> None:
+        self._passages = value
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = store_mod.read_manifest(self._tables)
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, value: dict[str, Any]) -> None:
+        self._manifest = value
 
     @property
     def files(self) -> list[dict[str, Any]]:
         return self.manifest.get("files", [])
+
+    def __repr__(self) -> str:
+        s = self.manifest.get("summary", {})
+        return (f"Corpus(documents={s.get('documents', '?')}, passages={s.get('passages', '?')}, "
+                f"store={str(self.store) if self.store else None!r})")
 
 
 @dataclass
@@ -388,21 +438,20 @@ def ingest_path(
     unchanged = _unchanged_store(store_path, settings, walk)
     if unchanged is not None:  # nothing to read, nothing to write: the store stands as it is
         unchanged.setdefault("summary", {})["reused_files"] = sum(1 for _, _, skip in walk if not skip)
-        return Corpus(store_mod.read_documents(store_path), store_mod.read_passages(store_path),
-                      unchanged, store_path, root)
+        return Corpus(None, None, unchanged, store_path, root)
     previous = _previous(store_path, settings)
-    jobs_args, results = [], {}
+    jobs_args = []
     order: list[str] = []
     for rel, path, skip in walk:
         order.append(rel)
         if skip:
-            results[rel] = FileResult(_entry(rel, reason=skip))
             continue
         defaults = {**base_defaults, "override": sidecar.get(rel, {})}
         jobs_args.append((rel, path, defaults, text_column, max_bytes))
 
     reused = 0
     todo = []
+    kept_results: dict[str, FileResult] = {}
     for args in jobs_args:
         rel, path = args[0], args[1]
         prev = previous.get(rel)
@@ -413,16 +462,36 @@ def ingest_path(
                 stat = None
             if stat is not None and prev["entry"].get("size") == stat.st_size and \
                     prev["entry"].get("sha256") == _sha256_file_or_none(path):
-                results[rel] = prev["result"]
+                kept_results[rel] = prev["result"]
                 reused += 1
                 continue
         todo.append(args)
+    previous.clear()
 
-    for res in _map(todo, jobs, progress, engine=engine, scheduler=scheduler):
-        results[res.entry["path"]] = res
-    order = _with_members(order, results)
+    def stream() -> Iterator[tuple[str, FileResult]]:
+        """Each file's result in walk order (an archive's members right after it), as the
+        readers finish them: nothing waits for the whole corpus."""
+        fresh = _map(todo, jobs, progress, engine=engine, scheduler=scheduler)
+        walked = set(order)
+        members: set[str] = set()
+        for rel, _path, skip in walk:
+            if skip:
+                res = FileResult(_entry(rel, reason=skip))
+            elif rel in kept_results:
+                res = kept_results.pop(rel)
+            else:
+                res = next(fresh)
+                if res.entry["path"] != rel:  # results come back in submission order
+                    raise KmdError(f"{rel}: internal error, got the result of {res.entry['path']}")
+            yield rel, res
+            for member in res.members:
+                mrel = member.entry["path"]
+                if mrel not in walked and mrel not in members:
+                    members.add(mrel)
+                    yield mrel, member
+        fresh.close()  # every result taken: let the pool go now
 
-    return _assemble(root, store_path, order, results, settings, reused, previous)
+    return _assemble(root, store_path, stream(), settings, reused)
 
 
 def _unchanged_store(store_path: Path | None, settings: dict, walk: list) -> dict[str, Any] | None:
@@ -460,19 +529,6 @@ def _unchanged_store(store_path: Path | None, settings: dict, walk: list) -> dic
         if _sha256_file_or_none(path) != entry["sha256"]:
             return None
     return manifest
-
-
-def _with_members(order: list[str], results: dict[str, FileResult]) -> list[str]:
-    """The walk order with each archive's members listed right after the archive."""
-    out = []
-    for rel in order:
-        out.append(rel)
-        for member in results[rel].members:
-            mrel = member.entry["path"]
-            if mrel not in results:
-                results[mrel] = member
-                out.append(mrel)
-    return out
 
 
 def _sha256_file_or_none(path: Path) -> str | None:
@@ -589,95 +645,231 @@ def _json_load(value):
 
 
 def _norm_key(text: str) -> str:
-    return hashlib.sha1(_WS.sub(" ", text.lower()).strip().encode("utf-8")).hexdigest()
+    # " ".join(split()) is _WS.sub(" ", ...).strip(): both use str.isspace, join is faster
+    return hashlib.sha1(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
 
 
-def _assemble(root: Path, store_path: Path | None, order: list[str], results: dict[str, FileResult],
-              settings: dict, reused: int, previous: dict) -> Corpus:
+#: rows per Parquet row group while streaming the tables to the store
+CHUNK_PASSAGES = 20_000
+CHUNK_DOCUMENTS = 5_000
+
+
+def _arrow_types(columns: list[str]) -> dict:
+    import pyarrow as pa
+
+    special = {"date": pa.date32(), "position": pa.int64(), "n_passages": pa.int64(),
+               "date_suspect": pa.bool_(), "boilerplate": pa.bool_()}
+    return {c: special.get(c, pa.large_string()) for c in columns}
+
+
+def _boilerplate_flags(keys, docs):
+    """Per passage: does its lower-cased text (``keys``, a hash) occur in at least
+    :data:`BOILERPLATE_MIN_DOCS` distinct documents (``docs``, ordinals)?"""
+    import numpy as np
+
+    keys = np.frombuffer(keys, dtype=np.int64) if len(keys) else np.zeros(0, dtype=np.int64)
+    docs = np.frombuffer(docs, dtype=np.int64) if len(docs) else np.zeros(0, dtype=np.int64)
+    n = len(keys)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort((docs, keys))
+    k, d = keys[order], docs[order]
+    new_key = np.ones(n, dtype=bool)
+    new_key[1:] = k[1:] != k[:-1]
+    new_pair = new_key.copy()
+    new_pair[1:] |= d[1:] != d[:-1]
+    group = np.cumsum(new_key) - 1
+    n_docs = np.bincount(group[new_pair], minlength=int(group[-1]) + 1)
+    flags = np.empty(n, dtype=bool)
+    flags[order] = n_docs[group] >= BOILERPLATE_MIN_DOCS
+    return flags
+
+
+def _assemble(root: Path, store_path: Path | None, stream: Iterator[tuple[str, FileResult]],
+              settings: dict, reused: int) -> Corpus:
+    """Drop duplicate documents, make ids unique, number the passages and stream both tables
+    to the store in row groups, keeping only hashes (for duplicates and boilerplate) in memory.
+
+    Without a store the tables go through a temporary one and are returned in memory.
+    """
     import json
+    import shutil
+    import tempfile
+    from array import array
 
-    seen_text: dict[str, str] = {}
-    seen_ids: Counter = Counter()
-    doc_rows, passage_rows = [], []
-    stats: dict[str, int] = {}
-    files = []
-    for rel in order:
-        res = results[rel]
-        entry = dict(res.entry)
-        entry["duplicates"] = 0
-        kept = 0
-        splits = res.splits if res.splits is not None and len(res.splits) == len(res.documents) else None
-        for i, doc in enumerate(res.documents):
-            split = splits[i] if splits is not None else split_for_assembly(doc)
-            key = split[0]
-            if key in seen_text:
-                entry["duplicates"] += 1
-                continue
-            seen_text[key] = doc.doc_id
-            if seen_ids[doc.doc_id]:
-                new_id = f"{doc.doc_id}-{seen_ids[doc.doc_id] + 1}"
-                entry.setdefault("warnings", []).append(
-                    f"{doc.source}: id {doc.doc_id!r} already used; stored as {new_id!r}")
-                seen_ids[doc.doc_id] += 1
-                doc = Document.from_dict({**doc.to_dict(), "doc_id": new_id})
-            seen_ids[doc.doc_id] += 1
-            kept += 1
-            n = 0
-            if split[2]:
-                stats["fragments_dropped"] = stats.get("fragments_dropped", 0) + split[2]
-            for text, plang in split[1]:
-                passage_rows.append({
-                    "passage_id": f"{doc.doc_id}:{n}", "doc_id": doc.doc_id, "position": n, "text": text,
-                    "lang": plang, "date": doc.date, "genre": doc.genre, "source_type": doc.source_type,
-                    "source": doc.source, "title": doc.title, "url": doc.url,
-                })
-                n += 1
-            d = doc.to_dict()
-            d["n_passages"] = n
-            d["extra"] = json.dumps(d["extra"], ensure_ascii=False, default=str)
-            d["file"] = rel
-            doc_rows.append(d)
-        if entry["status"] == "ingested" and kept == 0 and res.documents:
-            entry.update(status="skipped", reason="duplicate", detail="every document already seen")
-        entry["documents"] = kept
-        files.append(entry)
-
-    documents = pd.DataFrame.from_records(doc_rows, columns=store_mod.DOCUMENT_COLUMNS + ["file"])
-    passages = pd.DataFrame.from_records(passage_rows, columns=store_mod.PASSAGE_COLUMNS[:-1])
-    if len(passages):
-        counts = passages.groupby(passages["text"].str.lower())["doc_id"].transform("nunique")
-        passages["boilerplate"] = counts >= BOILERPLATE_MIN_DOCS
-    else:
-        passages["boilerplate"] = pd.Series(dtype=bool)
-    reasons = Counter(f["reason"] for f in files if f["status"] != "ingested")
-    manifest = {
-        "kmdiscourse": settings["version"],
-        "input": str(root.resolve()),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "settings": settings,
-        "summary": {
-            "files": len(files),
-            "ingested": sum(f["status"] == "ingested" for f in files),
-            "skipped": sum(f["status"] == "skipped" for f in files),
-            "failed": sum(f["status"] == "failed" for f in files),
-            "reasons": dict(reasons),
-            "documents": len(documents),
-            "passages": len(passages),
-            "duplicates": sum(f["duplicates"] for f in files),
-            "fragments_dropped": stats.get("fragments_dropped", 0),
-            "records_skipped": sum(f.get("records_skipped", 0) for f in files),
-            "dates_suspect": int(documents["date_suspect"].sum()) if len(documents) else 0,
-            "boilerplate_passages": int(passages["boilerplate"].sum()) if len(passages) else 0,
-            "reused_files": reused,
-        },
-        "files": files,
-    }
-    corpus = Corpus(documents, passages, manifest, store_path, root)
-    if not len(documents):
-        raise InputError(no_document_message(root, files))
+    made_dir = store_path is not None and not store_path.exists()
     if store_path is not None:
-        store_mod.write_store(store_path, documents, passages, manifest)
-    return corpus
+        store_path.mkdir(parents=True, exist_ok=True)
+        target = store_path
+    else:
+        target = Path(tempfile.mkdtemp(prefix="kmdiscourse-ingest-"))
+    doc_columns = store_mod.DOCUMENT_COLUMNS + ["file"]
+    doc_spool = Spool(target, store_mod.DOCUMENTS, _arrow_types(doc_columns), chunk_rows=CHUNK_DOCUMENTS)
+    pas_spool = Spool(target, store_mod.PASSAGES, _arrow_types(store_mod.PASSAGE_COLUMNS[:-1]),
+                      chunk_rows=CHUNK_PASSAGES)
+    seen_text: set[int] = set()  # 64 bits of each kept document's normalised-text SHA-1
+    first_ord: dict[str, int] = {}  # doc id -> ordinal of the first document stored under it
+    repeats: Counter = Counter()  # doc id -> further documents that arrived with it
+    bp_keys, bp_docs = array("q"), array("q")  # per passage: hash of its lower-cased text, doc ordinal
+    stats: dict[str, int] = {"fragments_dropped": 0, "dates_suspect": 0}
+    files = _EntrySpool(target)  # the manifest's file entries, on disk until the manifest is written
+    try:
+        for rel, res in stream:
+            entry = dict(res.entry)
+            entry["duplicates"] = 0
+            kept = 0
+            splits = res.splits if res.splits is not None and len(res.splits) == len(res.documents) else None
+            for i, doc in enumerate(res.documents):
+                split = splits[i] if splits is not None else split_for_assembly(doc)
+                key = int(split[0][:16], 16)
+                if key in seen_text:
+                    entry["duplicates"] += 1
+                    continue
+                seen_text.add(key)
+                uses = (doc.doc_id in first_ord) + repeats[doc.doc_id]
+                if uses:
+                    new_id = f"{doc.doc_id}-{uses + 1}"
+                    entry.setdefault("warnings", []).append(
+                        f"{doc.source}: id {doc.doc_id!r} already used; stored as {new_id!r}")
+                    repeats[doc.doc_id] += 1
+                    doc = dataclasses.replace(doc, doc_id=new_id)
+                if doc.doc_id in first_ord:
+                    repeats[doc.doc_id] += 1
+                else:
+                    first_ord[doc.doc_id] = len(first_ord)
+                ordinal = first_ord[doc.doc_id]
+                kept += 1
+                stats["fragments_dropped"] += split[2]
+                n = 0
+                for text, plang in split[1]:
+                    pas_spool.append({
+                        "passage_id": f"{doc.doc_id}:{n}", "doc_id": doc.doc_id, "position": n, "text": text,
+                        "lang": plang, "date": doc.date, "genre": doc.genre, "source_type": doc.source_type,
+                        "source": doc.source, "title": doc.title, "url": doc.url,
+                    })
+                    bp_keys.append(hash(text.lower()))
+                    bp_docs.append(ordinal)
+                    n += 1
+                row = {c: getattr(doc, c, None) for c in store_mod.DOCUMENT_COLUMNS}
+                row["n_passages"] = n
+                row["extra"] = json.dumps(doc.extra, ensure_ascii=False, default=str)
+                row["file"] = rel
+                doc_spool.append(row)
+                stats["dates_suspect"] += bool(doc.date_suspect)
+            if entry["status"] == "ingested" and kept == 0 and res.documents:
+                entry.update(status="skipped", reason="duplicate", detail="every document already seen")
+            entry["documents"] = kept
+            files.append(entry)
+        del seen_text, first_ord, repeats
+        files._fh.flush()
+
+        flags = _boilerplate_flags(bp_keys, bp_docs)
+        del bp_keys, bp_docs
+        manifest = {
+            "kmdiscourse": settings["version"],
+            "input": str(root.resolve()),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "settings": settings,
+            "summary": {
+                "files": files.count,
+                "ingested": files.status["ingested"],
+                "skipped": files.status["skipped"],
+                "failed": files.status["failed"],
+                "reasons": dict(files.reasons),
+                "documents": doc_spool.rows,
+                "passages": pas_spool.rows,
+                "duplicates": files.duplicates,
+                "fragments_dropped": stats["fragments_dropped"],
+                "records_skipped": files.records_skipped,
+                "dates_suspect": stats["dates_suspect"],
+                "boilerplate_passages": int(flags.sum()),
+                "reused_files": reused,
+            },
+        }
+        if not doc_spool.rows:
+            raise InputError(no_document_message(root, list(files.entries())))
+
+        import pyarrow as pa
+
+        def write_passages(tmp: str) -> None:
+            if pas_spool.rows:
+                pas_spool.write_final(tmp, {"boilerplate": (pa.bool_(), flags)})
+            else:  # no passage at all: the empty table DataFrame.to_parquet writes
+                pas_spool.discard()
+                empty = pd.DataFrame(columns=store_mod.PASSAGE_COLUMNS[:-1])
+                empty["boilerplate"] = pd.Series(dtype=bool)
+                empty.to_parquet(tmp, index=False)
+
+        store_mod.write_store_parts(target, doc_spool.write_final, write_passages,
+                                    lambda tmp: files.write_manifest(tmp, manifest))
+        files.discard()
+        if store_path is not None:
+            return Corpus(None, None, None, store_path, root)
+        return Corpus(None, None, None, None, root, tables=target)  # read when used, removed with it
+    except BaseException:
+        doc_spool.discard()
+        pas_spool.discard()
+        files.discard()
+        if made_dir:
+            shutil.rmtree(store_path, ignore_errors=True)
+        if store_path is None:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+class _EntrySpool:
+    """The manifest's per-file entries, one JSON line each in a hidden file beside the store,
+    with the counts the summary needs; the manifest is then written around them."""
+
+    def __init__(self, folder: Path):
+        import tempfile
+
+        fd, path = tempfile.mkstemp(dir=folder, prefix=f".{store_mod.MANIFEST}.", suffix=".spool")
+        self.path = Path(path)
+        self._fh = os.fdopen(fd, "w", encoding="utf-8")
+        self.count = self.duplicates = self.records_skipped = 0
+        self.status: Counter = Counter()
+        self.reasons: Counter = Counter()
+
+    def append(self, entry: dict[str, Any]) -> None:
+        import json
+
+        self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+        self.status[entry["status"]] += 1
+        if entry["status"] != "ingested":
+            self.reasons[entry["reason"]] += 1
+        self.duplicates += entry["duplicates"]
+        self.records_skipped += entry.get("records_skipped", 0)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        import json
+
+        self._fh.flush()
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+    def write_manifest(self, tmp: str, manifest: dict[str, Any]) -> None:
+        """``manifest`` with ``"files"``: the entries, one per line (the same JSON as one dump)."""
+        import json
+
+        self._fh.flush()
+        head = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
+        with open(tmp, "w", encoding="utf-8") as out, open(self.path, encoding="utf-8") as fh:
+            out.write(head[:-2].rstrip() + ',\n "files": [\n')
+            first = True
+            for line in fh:
+                out.write(("" if first else ",\n") + line.rstrip("\n"))
+                first = False
+            out.write("\n ]\n}")
+
+    def discard(self) -> None:
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        self.path.unlink(missing_ok=True)
 
 
 def no_document_message(root: Path, files: list[dict]) -> str:
@@ -694,6 +886,5 @@ def open_corpus(input: str | os.PathLike, store: str | os.PathLike | None = None
     path = Path(input)
     if store_mod.is_store(path):
         manifest = store_mod.read_manifest(path)
-        return Corpus(store_mod.read_documents(path), store_mod.read_passages(path), manifest, path,
-                      Path(manifest.get("input", path)))
+        return Corpus(None, None, manifest, path, Path(manifest.get("input", path)))
     return ingest_path(path, store, **kwargs)
