@@ -129,9 +129,10 @@ def steps_for(size: int, folder: Path, work: Path, full: bool) -> list[dict]:
 
     if full:
         add("ingest (unchanged corpus, store reused)", ["ingest", str(folder), "-o", str(store)])
-        add("ingest", ["ingest", str(folder), "-o", str(work / "store-j2.kmd"), "--jobs", "2"], jobs=2,
-            same=same_tables(store / "passages.parquet", work / "store-j2.kmd" / "passages.parquet")
-            and same_tables(store / "documents.parquet", work / "store-j2.kmd" / "documents.parquet"))
+        add("ingest", ["ingest", str(folder), "-o", str(work / "store-j2.kmd"), "--jobs", "2"], jobs=2)
+        # compared after the run (as an argument of add() it was evaluated before the store existed)
+        rows[-1]["same"] = (same_tables(store / "passages.parquet", work / "store-j2.kmd" / "passages.parquet")
+                            and same_tables(store / "documents.parquet", work / "store-j2.kmd" / "documents.parquet"))
         shutil.copytree(store, work / "store-pre-j2.kmd")
     add("preprocess", ["preprocess", str(store)])
     if full:
