@@ -308,3 +308,153 @@ def test_character_ngrams_option_fast_path_and_round_trip(tmp_path):
     assert np.allclose(load_model(path).predict_proba(TEXTS), clf.predict_proba(TEXTS))
     # switching the block off removes those features
     assert not any(n.startswith("chars__") for n in PassageClassifier(min_df=1).fit(TEXTS, LABELS_).feature_names_)
+
+
+# --- streaming classify (issue 8: memory flat in corpus size) ---------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample"
+
+
+@pytest.fixture(scope="module")
+def sample_reference(tiny_model):
+    """The table of the in-memory API on corpora/sample: what the streaming CLI must write."""
+    return kmdiscourse.classify(SAMPLE, tiny_model)
+
+
+def _count_batches(monkeypatch):
+    import kmdiscourse.classify as kc
+
+    calls = []
+    real = kc._to_label  # each batch goes through it, with or without the pool
+
+    def spy(passages, *args, **kwargs):
+        calls.append(len(passages))
+        return real(passages, *args, **kwargs)
+
+    monkeypatch.setattr(kc, "_to_label", spy)
+    monkeypatch.setattr(kc, "BATCH", 37)  # several batches on the sample
+    return calls
+
+
+@pytest.mark.parametrize("out,jobs", [("-", "1"), ("labels.csv", "1"), ("labels.tsv", "1"), ("labels.jsonl", "1"),
+                                      ("labels.parquet", "1"), ("labels.csv", "2"), ("labels.parquet", "2")])
+def test_cli_classify_streams_the_same_output_and_summary(sample_reference, tiny_model_file, tmp_path, out, jobs,
+                                                          monkeypatch):
+    from kmdiscourse.store import export_table
+    from kmdiscourse.trends import format_shares, label_shares
+
+    calls = _count_batches(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["classify", str(SAMPLE), "-o", out, "--model", str(tiny_model_file),
+                                 "--by", "year", "--jobs", jobs])
+    assert r.exit_code == 0, r.output
+    assert len(calls) > 3 and max(calls) <= 37 and sum(calls) == len(sample_reference)
+    df = sample_reference
+    if out == "-":
+        import io
+
+        buf = io.StringIO()
+        export_table(df, "-", stdout=buf)
+        assert r.stdout == buf.getvalue()
+    else:
+        ref = tmp_path / ("ref." + out.rsplit(".", 1)[1])
+        export_table(df, ref)
+        if out.endswith(".parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / out), pd.read_parquet(ref))
+            import pyarrow.parquet as pq
+
+            assert pq.read_schema(tmp_path / out).types == pq.read_schema(ref).types
+        else:
+            assert (tmp_path / out).read_bytes() == ref.read_bytes()
+    unlabelled = int(df["label"].isna().sum())
+    assert format_shares(label_shares(df, None), unlabelled=unlabelled) in r.stderr
+    assert format_shares(label_shares(df, "year")) in r.stderr
+    assert f"Classified {len(df) - unlabelled} passages ({unlabelled} in other" in r.stderr
+
+
+def _edge_passages():
+    """Dated and undated passages, and a run of other-language ones filling whole batches."""
+    rows = []
+    for i, (t, y) in enumerate(TRAIN * 3):
+        rows.append((t, "ru" if any("а" <= c <= "я" for c in t.lower()) else "en"))
+    rows[10:30] = [("Dies ist ein deutscher Absatz über Wissen.", "other")] * 20
+    df = _passages(rows)
+    return df
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("dated", [False, True])
+def test_classify_to_batches_unlabelled_and_undated(tiny_model, tmp_path, fmt, dated):
+    from kmdiscourse.classify import classify_to
+    from kmdiscourse.store import export_table
+    from kmdiscourse.trends import label_shares
+
+    pas = _edge_passages()
+    if dated:  # the first batch undated, later ones dated
+        pas["date"] = [None] * 12 + [f"20{10 + i % 9}-0{1 + i % 9}-15" for i in range(len(pas) - 12)]
+    ref = classify_passages(pas, tiny_model)
+    export_table(ref, tmp_path / f"ref.{fmt}")
+    res = classify_to(pas, tmp_path / f"out.{fmt}", tiny_model, by="month", batch_size=10)
+    if fmt == "parquet":
+        a, b = pd.read_parquet(tmp_path / f"out.{fmt}"), pd.read_parquet(tmp_path / f"ref.{fmt}")
+        pd.testing.assert_frame_equal(a, b)
+        import pyarrow.parquet as pq
+
+        if not dated:  # None throughout: typed null as to_parquet does. (Dated: a str column whose
+            # first batch is empty is written string where to_parquet of the whole writes
+            # large_string; the same table once read.)
+            assert pq.read_schema(tmp_path / f"out.{fmt}").types == pq.read_schema(tmp_path / f"ref.{fmt}").types
+    else:
+        assert (tmp_path / f"out.{fmt}").read_bytes() == (tmp_path / f"ref.{fmt}").read_bytes()
+    assert res.n == len(pas) and res.unlabelled == 20
+    pd.testing.assert_frame_equal(res.shares, label_shares(ref))
+    pd.testing.assert_frame_equal(res.shares_by, label_shares(ref, "month"))
+
+
+def test_classify_to_jobs_give_identical_output(tiny_model, tmp_path):
+    from kmdiscourse.classify import classify_to
+
+    rows = [(t, "ru" if any("а" <= c <= "я" for c in t.lower()) else "en") for t in TEXTS * 120]
+    pas = _passages(rows)
+    classify_to(pas, tmp_path / "one.csv", tiny_model, jobs=1, batch_size=1000)
+    # two batches on one pool of two workers, the first cut into several chunks
+    res = classify_to(pas, tmp_path / "two.csv", tiny_model, jobs=2, batch_size=2500)
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+    assert res.n == len(pas) and res.unlabelled == 0
+    ref = pd.read_csv(tmp_path / "one.csv")
+    assert len(ref) == len(pas) and ref["label"].notna().all()
+
+
+def test_classify_to_unknown_format_fails_before_work(tiny_model, tmp_path):
+    from kmdiscourse.classify import classify_to
+    from kmdiscourse.errors import KmdError
+
+    with pytest.raises(KmdError, match=r"out\.xlsx.*expected \.csv"):
+        classify_to(_passages([("Start with a small group.", "en")]), tmp_path / "out.xlsx", tiny_model)
+    assert not list(tmp_path.iterdir())
+
+
+def test_iter_passages_batches_equal_read_passages(tmp_path):
+    from kmdiscourse.ingest import ingest_path
+    from kmdiscourse.store import iter_passages, passage_count, read_passages
+
+    ingest_path(SAMPLE, tmp_path / "store")
+    whole = read_passages(tmp_path / "store")
+    parts = list(iter_passages(tmp_path / "store", batch_size=50))
+    assert len(parts) == -(-len(whole) // 50) and passage_count(tmp_path / "store") == len(whole)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_classify_to_empty_table_like_export_table(tiny_model, tmp_path, fmt):
+    from kmdiscourse.classify import classify_to
+    from kmdiscourse.store import export_table
+
+    empty = _passages([("Start with a small group.", "en")]).iloc[0:0]
+    export_table(classify_passages(empty, tiny_model), tmp_path / f"ref.{fmt}")
+    res = classify_to(empty, tmp_path / f"out.{fmt}", tiny_model, jobs=2)
+    assert res.n == 0 and res.shares.empty
+    if fmt == "parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"out.{fmt}"), pd.read_parquet(tmp_path / f"ref.{fmt}"))
+    else:
+        assert (tmp_path / f"out.{fmt}").read_bytes() == (tmp_path / f"ref.{fmt}").read_bytes()

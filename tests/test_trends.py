@@ -59,3 +59,51 @@ def test_period_of(by, expected):
 def test_format_shares_says_how_estimated():
     text = format_shares(label_shares(_df()), unlabelled=1)
     assert "mean calibrated probability" in text and "95%" in text and "1 passages in other languages" in text
+
+
+def _random_classified(n: int, seed: int) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet([0.5, 0.5, 0.5], size=n) ** rng.integers(1, 4, size=(n, 1))
+    p = np.round(p / p.sum(axis=1, keepdims=True), 4)
+    return pd.DataFrame({
+        "lang": rng.choice(["en", "ru", "de"], n), "genre": rng.choice(["business", "academic", None], n),
+        "date": rng.choice(["2019-02-01", "2020-07-30", None, "2021-11-11"], n),
+        "label": rng.choice(["why", "how", "other"], n),
+        "p_why": p[:, 0], "p_how": p[:, 1], "p_other": p[:, 2],
+    }).assign(label=lambda d: d["label"].where(d["lang"] != "de", None))
+
+
+@pytest.mark.parametrize("method", ["probability", "count"])
+@pytest.mark.parametrize("by", [None, "quarter"])
+def test_share_accumulator_batches_equal_whole_table(method, by):
+    from kmdiscourse.trends import ShareAccumulator
+
+    df = _random_classified(2000, seed=3)
+    for size, rows in ((1, 60), (13, 500), (999, 2000)):
+        part = df.iloc[:rows]
+        acc = ShareAccumulator(by, method=method)
+        for i in range(0, rows, size):
+            acc.add(part.iloc[i:i + size])
+        pd.testing.assert_frame_equal(acc.table(), label_shares(part, by, method=method))
+    whole = acc.table()
+    assert len(whole) >= 6 and set(whole["lang"]) == {"en", "ru"}
+
+
+def test_label_shares_mean_is_the_correctly_rounded_mean():
+    import numpy as np
+
+    from kmdiscourse.trends import _exact_sum, _SCALE
+
+    df = _random_classified(3000, seed=5)
+    out = label_shares(df, None)
+    g = df[(df["lang"] == "en") & (df["genre"] == "academic")]
+    p = g[["p_why", "p_how", "p_other"]]
+    share = math.fsum((p["p_why"] / p.sum(axis=1)).tolist()) / len(g)
+    row = out[(out["lang"] == "en") & (out["genre"] == "academic")].iloc[0]
+    assert row["n"] == len(g) and row["share_why"] == round(share, 4)
+    values = np.random.default_rng(0).random(2000) ** 20
+    total, count, _ = _exact_sum(values)
+    assert count == 2000 and total / (1 << _SCALE) == math.fsum(values)
+    assert _exact_sum(values[:500])[0] + _exact_sum(values[500:])[0] == total

@@ -556,13 +556,24 @@ def classify_passages(passages: pd.DataFrame, clf: PassageClassifier | None = No
     Passages whose ``lang`` is not en/ru get an empty label and empty probabilities.
     """
     clf = clf if clf is not None else load_model()
+    df, mask, texts = _to_label(passages)
+    P, ev = predict_passages(clf, texts, jobs=jobs, progress=progress, engine=engine)
+    return _labelled(df, mask, texts, P, ev)
+
+
+def _to_label(passages: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """The passages with every output column, the mask of en/ru ones and their texts."""
     df = passages.reset_index(drop=True).copy()
     for col in OUTPUT_COLUMNS:
         if col not in df.columns:
             df[col] = None
     mask = df["lang"].isin(LANGS).to_numpy()
     texts = df.loc[mask, "text"].fillna("").astype(str).tolist()
-    P, ev = predict_passages(clf, texts, jobs=jobs, progress=progress, engine=engine)
+    return df, mask, texts
+
+
+def _labelled(df: pd.DataFrame, mask: np.ndarray, texts: list[str], P: np.ndarray, ev: list[str]) -> pd.DataFrame:
+    """The :data:`OUTPUT_COLUMNS` table of :func:`_to_label`'s passages given the predictions."""
     labels = pd.Series([None] * len(df), dtype=object)
     probs = {lab: pd.Series([np.nan] * len(df), dtype=float) for lab in LABELS}
     evidence = pd.Series([None] * len(df), dtype=object)
@@ -603,6 +614,284 @@ def classify(input: str | os.PathLike | pd.DataFrame, model: str | os.PathLike |
     with open_engine(engine, jobs=jobs, scheduler=scheduler) as eng:
         passages = _passages_of(input, store, jobs=jobs, progress=progress, engine=eng, **corpus_kwargs)
         return classify_passages(passages, clf, jobs=jobs, progress=progress, engine=eng)
+
+
+#: Passages read, labelled and written at a time by :func:`classify_to` (a store row group).
+BATCH = 20_000
+
+_FORMATS = {".csv": "csv", ".tsv": "tsv", "": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+class ClassifyResult:
+    """What :func:`classify_to` wrote: passage counts and the summary tables."""
+
+    def __init__(self, n: int, unlabelled: int, shares: pd.DataFrame, shares_by: pd.DataFrame | None):
+        self.n, self.unlabelled, self.shares, self.shares_by = n, unlabelled, shares, shares_by
+
+    def __repr__(self) -> str:
+        return f"ClassifyResult(n={self.n}, unlabelled={self.unlabelled})"
+
+
+def _output_format(out: str) -> str:
+    if out == "-":
+        return "stdout"
+    suffix = Path(out).suffix.lower()
+    if suffix not in _FORMATS:
+        raise InputError(f"{out}: unknown output format {suffix!r}; expected .csv, .tsv, .jsonl or .parquet")
+    return _FORMATS[suffix]
+
+
+class _TableSink:
+    """Appends output batches to a CSV / TSV / JSONL / Parquet file or to stdout, with the bytes
+    (for Parquet: the table) :func:`kmdiscourse.store.export_table` writes for the whole table."""
+
+    def __init__(self, fmt: str, target, stdout=None):
+        self.fmt, self.target, self.rows, self.batches = fmt, target, 0, 0
+        self._fh = None
+        self._writer = None
+        self._schema = None
+        self._never_set: dict = {}
+        if fmt == "stdout":
+            self._fh = stdout or sys.stdout
+        elif fmt in ("csv", "tsv", "jsonl"):
+            self._fh = open(target, "w", encoding="utf-8", newline="")
+
+    def write(self, df: pd.DataFrame) -> None:
+        from .store import neutralise_formula
+
+        first = self.batches == 0
+        if self.fmt in ("stdout", "csv", "tsv"):
+            if len(df) or first:
+                safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
+                safe.to_csv(self._fh, index=False, header=first, sep="\t" if self.fmt == "tsv" else ",")
+        elif self.fmt == "jsonl":
+            if len(df):
+                self._fh.write(df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
+        else:
+            self._write_parquet(df)
+        self.rows += len(df)
+        self.batches += 1
+
+    def _write_parquet(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        # A column with no value in a batch has no type of its own (to_parquet types None as
+        # null, NaN as double): it is written with the type of the column's values, and retyped
+        # by close() as to_parquet would type it if it never holds one.
+        empty = [c for c in df.columns if not str(c).startswith("p_") and not df[c].notna().any()]
+        if self._writer is None:
+            inferred = pa.Table.from_pandas(df, preserve_index=False).schema
+            fields = [pa.field(f.name, pa.string()) if f.name in empty else f for f in inferred]
+            self._schema = pa.schema(fields, metadata=inferred.metadata)
+            self._never_set = {c: inferred.field(c).type for c in empty}
+            self._writer = pq.ParquetWriter(self.target, self._schema)
+        for c in [c for c in self._never_set if c not in empty]:
+            del self._never_set[c]
+        if empty:
+            df = df.assign(**{c: pd.Series([None] * len(df), index=df.index, dtype=object) for c in empty})
+        if len(df) or self.batches == 0:
+            self._writer.write_table(pa.Table.from_pandas(df, schema=self._schema, preserve_index=False))
+
+    def close(self, complete: bool = True) -> None:
+        """Finish the output (``complete``), or only release the file after an error."""
+        if complete and self.fmt == "jsonl" and not self.rows and self._fh is not None:
+            self._fh.write("\n")  # what to_json writes for an empty table
+        if self._writer is not None:
+            self._writer.close()
+            if complete and self._never_set:
+                self._null_columns(self._never_set)
+        if self._fh is not None and self.fmt != "stdout":
+            self._fh.close()
+        elif self._fh is not None:
+            self._fh.flush()
+
+    def _null_columns(self, names: dict) -> None:
+        """Rewrite the Parquet file with the columns ``names`` (empty throughout) typed as
+        :meth:`pandas.DataFrame.to_parquet` types them (null for None); one row group at a time."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fields = [pa.field(f.name, names[f.name]) if f.name in names else f for f in self._schema]
+        schema = pa.schema(fields, metadata=self._schema.metadata)
+        tmp = f"{self.target}.nulls"
+        try:
+            src = pq.ParquetFile(self.target)
+            with pq.ParquetWriter(tmp, schema) as w:
+                for i in range(src.num_row_groups):
+                    t = src.read_row_group(i)
+                    cols = [pa.nulls(len(t), f.type) if f.name in names else t.column(f.name) for f in schema]
+                    w.write_table(pa.Table.from_arrays(cols, schema=schema))
+            os.replace(tmp, self.target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _pipelined(batches: Iterable[pd.DataFrame], clf: PassageClassifier, jobs: int) -> Iterable[pd.DataFrame]:
+    """:func:`classify_passages` of each batch, on one pool of ``jobs`` forked processes kept for
+    the whole run: the next batch is sent to the workers before the current one is handed back
+    (and written), so that they are not idle meanwhile; at most two batches are in flight."""
+    import multiprocessing as mp
+    from collections import deque
+
+    size = max(1, int(clf.chunk_size or CHUNK))
+    order = [list(clf.classes_).index(lab) for lab in LABELS]
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    _WORKER["clf"] = clf
+    pending: deque = deque()
+
+    def finish(item) -> pd.DataFrame:
+        df, mask, texts, jobs_ = item
+        results = [j.get() for j in jobs_]
+        if results:
+            P = np.vstack([r[0] for r in results])[:, order]
+            ev = [e for r in results for e in r[1]]
+        else:
+            P, ev = np.zeros((0, len(LABELS))), []
+        return _labelled(df, mask, texts, P, ev)
+
+    try:
+        with ctx.Pool(jobs) as pool:
+            for batch in batches:
+                df, mask, texts = _to_label(batch)
+                # chunks as predict_passages cuts them for jobs processes
+                part = size if len(texts) <= 2000 else min(size, max(1000, math.ceil(len(texts) / (jobs * 4))))
+                pending.append((df, mask, texts, [pool.apply_async(_predict_job, (texts[i:i + part],))
+                                                  for i in range(0, len(texts), part)]))
+                if len(pending) > 1:
+                    yield finish(pending.popleft())
+            while pending:
+                yield finish(pending.popleft())
+    finally:
+        _WORKER.pop("clf", None)
+
+
+def classify_to(input: str | os.PathLike | pd.DataFrame, output: str | os.PathLike,
+                model: str | os.PathLike | PassageClassifier | None = None, *, jobs: int = 1,
+                store: str | os.PathLike | None = None, by: str | None = None, progress: bool = False,
+                engine: str = "local", scheduler: str | None = None, batch_size: int | None = None, stdout=None,
+                **corpus_kwargs) -> ClassifyResult:
+    """Label every passage of ``input`` and write the table to ``output``, ``batch_size``
+    passages at a time, so that memory does not grow with the corpus.
+
+    ``output`` is a .csv, .tsv, .jsonl or .parquet file (written atomically) or ``-`` (CSV on
+    ``stdout``); its content is what :func:`kmdiscourse.store.export_table` writes for
+    :func:`classify` of the same input. Returns the passage counts and the
+    :func:`kmdiscourse.trends.label_shares` tables (all periods, and by period ``by``),
+    accumulated batch by batch: the same tables as from the whole output.
+
+    Parameters
+    ----------
+    input, model, jobs, store, progress, engine, scheduler, corpus_kwargs
+        As for :func:`classify`.
+    output : path or "-"
+    by : {"year", "quarter", "month"} or None
+        Period of the second summary table.
+    batch_size : int or None
+        Passages per batch (default :data:`BATCH`); the output does not depend on it.
+    stdout : text stream or None
+        Where ``-`` writes (default ``sys.stdout``).
+
+    Returns
+    -------
+    ClassifyResult
+        ``n`` passages, ``unlabelled`` (not en/ru), ``shares`` and ``shares_by`` (None without ``by``).
+
+    Raises
+    ------
+    InputError
+        An unknown output format (before anything is read), or an unreadable input.
+
+    Examples
+    --------
+    >>> classify_to("corpora/sample", "labels.csv", by="year").shares  # doctest: +SKIP
+    """
+    from .engine import open_engine
+    from .store import _atomic, is_store
+    from .trends import ShareAccumulator
+
+    out = str(output)
+    fmt = _output_format(out)
+    batch_size = max(1, int(batch_size or BATCH))
+    acc_all = ShareAccumulator(None)
+    acc_by = ShareAccumulator(by) if by else None
+    counts = {"n": 0, "unlabelled": 0}
+
+    def run(eng, target) -> None:
+        if isinstance(model, PassageClassifier):
+            clf = model
+        else:
+            clf = None
+        if isinstance(input, pd.DataFrame):
+            corpus, tables = None, None
+        else:
+            from .ingest import open_corpus
+
+            kwargs = dict(corpus_kwargs)
+            if eng is not None:
+                kwargs["engine"] = eng
+            corpus = open_corpus(input, store, jobs=jobs, progress=progress, **kwargs)
+            tables = getattr(corpus, "_tables", None)
+            if tables is None or not is_store(tables):
+                tables = None
+        if clf is None:
+            clf = load_model(model)
+        # per-model evidence tables, made once here: forked workers inherit them
+        _evidence_tables(clf)
+        if tables is not None:
+            from .store import iter_passages, passage_count
+
+            total = passage_count(tables)
+            batches = iter_passages(tables, batch_size=batch_size)
+        else:
+            frame = input if corpus is None else corpus.passages
+            total = len(frame)
+            batches = (frame.iloc[i:i + batch_size] for i in range(0, max(total, 1), batch_size))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="passage", desc="classify", file=None)
+        sink = _TableSink(fmt, target, stdout)
+        ok = False
+        labelled_batches = None
+        try:
+            if eng is None and jobs > 1:
+                labelled_batches = _pipelined(batches, clf, jobs)
+            else:
+                labelled_batches = (classify_passages(b, clf, jobs=jobs, engine=eng) for b in batches)
+            for labelled in labelled_batches:
+                sink.write(labelled)
+                acc_all.add(labelled)
+                if acc_by is not None:
+                    acc_by.add(labelled)
+                counts["n"] += len(labelled)
+                counts["unlabelled"] += int(labelled["label"].isna().sum())
+                if bar:
+                    bar.update(len(labelled))
+            ok = True
+        finally:
+            if not ok and hasattr(labelled_batches, "close"):
+                labelled_batches.close()  # stops the workers now
+            sink.close(complete=ok)
+            if bar:
+                bar.close()
+        del corpus
+
+    def with_engine(target) -> None:
+        if engine == "local" and not scheduler:
+            run(None, target)
+        else:
+            with open_engine(engine, jobs=jobs, scheduler=scheduler) as eng:
+                run(eng, target)
+
+    if fmt == "stdout":
+        with_engine(None)
+    else:
+        _atomic(out, with_engine)
+    return ClassifyResult(counts["n"], counts["unlabelled"], acc_all.table(),
+                          acc_by.table() if acc_by is not None else None)
 
 
 def _passages_and_model(input, store, model, **kwargs) -> tuple[pd.DataFrame, PassageClassifier]:

@@ -221,20 +221,19 @@ def classify(input, output, model_path, by, store, jobs, engine, scheduler, **kw
 
     Example: kmdiscourse classify corpora/sample -o labels.csv --by year
     """
-    from .classify import classify as classify_corpus
-    from .store import export_table
-    from .trends import format_shares, label_shares
+    from .classify import classify_to
+    from .trends import format_shares
 
-    df = classify_corpus(input, model_path, jobs=jobs, store=store, progress=show_progress(), engine=engine,
-                         scheduler=scheduler, **corpus_kwargs(kw))
-    export_table(df, output)
-    unlabelled = int(df["label"].isna().sum())
-    message(f"Classified {len(df) - unlabelled} passages ({unlabelled} in other languages left unlabelled)"
+    # streamed: passages are read, labelled and written a store row group at a time
+    res = classify_to(input, output, model_path, jobs=jobs, store=store, by=by, progress=show_progress(),
+                      engine=engine, scheduler=scheduler, **corpus_kwargs(kw))
+    unlabelled = res.unlabelled
+    message(f"Classified {res.n - unlabelled} passages ({unlabelled} in other languages left unlabelled)"
             + ("" if output == "-" else f" -> {output}"))
-    message(format_shares(label_shares(df, None), unlabelled=unlabelled))
+    message(format_shares(res.shares, unlabelled=unlabelled))
     if by:
         message("")
-        message(format_shares(label_shares(df, by)))
+        message(format_shares(res.shares_by))
 
 
 @cli.command()

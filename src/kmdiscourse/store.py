@@ -5,7 +5,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +173,50 @@ def read_documents(store: str | os.PathLike, columns: list[str] | None = None) -
 def read_passages(store: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
     return _read_parquet(Path(store) / PASSAGES, columns)
 
+
+
+def passage_count(store: str | os.PathLike) -> int:
+    """The number of passages in ``store`` (from the Parquet footer; nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    path = Path(store) / PASSAGES
+    _recover(path.parent)
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing; expected a store made by 'kmdiscourse ingest'") from exc
+    except Exception as exc:
+        raise KmdError(f"{path}: cannot be read as Parquet ({exc.__class__.__name__}: {exc})") from exc
+
+
+def iter_passages(store: str | os.PathLike, columns: list[str] | None = None, *,
+                  batch_size: int = 20_000) -> Iterator[pd.DataFrame]:
+    """The passages of ``store`` in order, as DataFrames of at most ``batch_size`` rows (the
+    same columns and dtypes as :func:`read_passages`), so that a pass over the corpus holds one
+    batch at a time. An empty table gives one empty DataFrame."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(store) / PASSAGES
+    _recover(path.parent)
+    try:
+        pf = pq.ParquetFile(path)
+        batches = pf.iter_batches(batch_size=max(1, int(batch_size)), columns=columns)
+        schema = pf.schema_arrow
+        any_rows = False
+        for batch in batches:
+            any_rows = True
+            yield pa.Table.from_batches([batch]).to_pandas()
+        if not any_rows:
+            if columns is not None:
+                schema = pa.schema([schema.field(c) for c in columns])
+            yield schema.empty_table().to_pandas()
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing; expected a store made by 'kmdiscourse ingest'") from exc
+    except (KmdError, GeneratorExit):
+        raise
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise KmdError(f"{path}: cannot be read as Parquet ({exc.__class__.__name__}: {exc})") from exc
 
 # --- exports ---------------------------------------------------------------------------
 

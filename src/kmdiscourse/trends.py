@@ -103,39 +103,125 @@ def label_shares(df: pd.DataFrame, by: Period | None = None, groups: Sequence[st
     >>> label_shares(df)[["period", "n", "share_why"]].to_dict("records")
     [{'period': 'all', 'n': 2, 'share_why': 0.45}]
     """
-    if method not in ("probability", "count"):
-        raise ValueError(f"method {method!r} is not one of probability, count")
-    groups = list(groups)
-    cols = ["period", *groups, "n", *share_columns()]
-    labelled = df[df["label"].isin(LABELS)] if "label" in df.columns else df.iloc[0:0]
-    if labelled.empty:
-        return pd.DataFrame(columns=cols)
-    work = pd.DataFrame(index=labelled.index)
-    work["period"] = period_of(labelled["date"] if "date" in labelled.columns
-                               else pd.Series(None, index=labelled.index), by)
-    for g in groups:
-        work[g] = (labelled[g] if g in labelled.columns else pd.Series(None, index=labelled.index)) \
-            .astype(object).where(lambda s: s.notna(), "?").astype(str)
-    for lab in LABELS:
-        if method == "probability":
-            work[lab] = pd.to_numeric(labelled[f"p_{lab}"], errors="coerce").astype(float)
-        else:
-            work[lab] = (labelled["label"] == lab).astype(float)
-    rows = []
-    for key, g in work.groupby(["period", *groups], sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        n = len(g)
-        row = dict(zip(["period", *groups], key))
-        row["n"] = n
-        total = g[list(LABELS)].sum(axis=1).replace(0, np.nan)
+    acc = ShareAccumulator(by, groups, method=method)
+    acc.add(df)
+    return acc.table()
+
+
+#: Exact sums are kept as integers in units of 2**-_SCALE (every float64 is a whole number of them).
+_SCALE = 1130
+
+
+def _exact_sum(values: np.ndarray) -> tuple[int, int, float]:
+    """The sum of the non-NaN ``values`` exactly, as an integer in units of ``2**-_SCALE``; their
+    count; and the (float) sum of any infinite values. Exact sums add up the same whatever the
+    batches, so a table summed batch by batch equals the table of the whole."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    count = len(v)
+    finite = np.isfinite(v)
+    special = float(v[~finite].sum()) if not finite.all() else 0.0
+    v = v[finite]
+    if not len(v):
+        return 0, count, special
+    m, e = np.frexp(v)
+    mant = np.ldexp(m, 53).astype(np.int64)  # |mant| < 2**53, exact
+    shift = e.astype(np.int64) + (_SCALE - 53)  # >= 4 for the smallest subnormal
+    order = np.argsort(shift, kind="stable")
+    s = shift[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    mant = mant[order]
+    hi = np.add.reduceat(mant >> 26, starts)  # halves: their sums stay within int64
+    lo = np.add.reduceat(mant & ((1 << 26) - 1), starts)
+    total = 0
+    for h, l, sh in zip(hi.tolist(), lo.tolist(), s[starts].tolist()):
+        total += ((h << 26) + l) << sh
+    return total, count, special
+
+
+class ShareAccumulator:
+    """:func:`label_shares` over a table given in batches: :meth:`add` each batch (the columns
+    :func:`label_shares` reads), then :meth:`table`. Only per-group counts and exact sums are
+    kept, so memory does not grow with the number of passages, and the table is the same as
+    :func:`label_shares` of all batches at once.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"lang": ["en", "en"], "genre": ["business"] * 2, "date": [None, None],
+    ...                    "label": ["why", "how"], "p_why": [0.8, 0.1], "p_how": [0.1, 0.8],
+    ...                    "p_other": [0.1, 0.1]})
+    >>> acc = ShareAccumulator()
+    >>> acc.add(df.iloc[:1]); acc.add(df.iloc[1:])
+    >>> acc.table()[["period", "n", "share_why"]].to_dict("records")
+    [{'period': 'all', 'n': 2, 'share_why': 0.45}]
+    """
+
+    def __init__(self, by: Period | None = None, groups: Sequence[str] = ("lang", "genre"),
+                 *, method: Literal["probability", "count"] = "probability"):
+        if method not in ("probability", "count"):
+            raise ValueError(f"method {method!r} is not one of probability, count")
+        if by is not None and by not in ("year", "quarter", "month"):
+            raise ValueError(f"by {by!r} is not one of year, quarter, month")
+        self.by, self.groups, self.method = by, list(groups), method
+        # key -> [n, {label: [exact sum, count, special]}]
+        self._sums: dict[tuple, list] = {}
+
+    def add(self, df: pd.DataFrame) -> None:
+        """Count one batch of classified passages (unlabelled ones are passed over)."""
+        groups = self.groups
+        labelled = df[df["label"].isin(LABELS)] if "label" in df.columns else df.iloc[0:0]
+        if labelled.empty:
+            return
+        work = pd.DataFrame(index=labelled.index)
+        work["period"] = period_of(labelled["date"] if "date" in labelled.columns
+                                   else pd.Series(None, index=labelled.index), self.by)
+        for g in groups:
+            work[g] = (labelled[g] if g in labelled.columns else pd.Series(None, index=labelled.index)) \
+                .astype(object).where(lambda s: s.notna(), "?").astype(str)
         for lab in LABELS:
-            share = float((g[lab] / total).mean()) if method == "probability" else float(g[lab].mean())
-            lo, hi = wilson_interval(share, n)
-            row[f"share_{lab}"] = round(share, 4)
-            row[f"ci_low_{lab}"] = round(lo, 4)
-            row[f"ci_high_{lab}"] = round(hi, 4)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=cols)
+            if self.method == "probability":
+                work[lab] = pd.to_numeric(labelled[f"p_{lab}"], errors="coerce").astype(float)
+            else:
+                work[lab] = (labelled["label"] == lab).astype(float)
+        if self.method == "probability":  # each passage's probabilities, normalised to sum 1
+            total = work[list(LABELS)].sum(axis=1).replace(0, np.nan)
+            for lab in LABELS:
+                work[lab] = work[lab] / total
+        for key, g in work.groupby(["period", *groups], sort=False, dropna=False):
+            key = key if isinstance(key, tuple) else (key,)
+            entry = self._sums.get(key)
+            if entry is None:
+                entry = self._sums[key] = [0, {lab: [0, 0, 0.0] for lab in LABELS}]
+            entry[0] += len(g)
+            for lab in LABELS:
+                total_, count, special = _exact_sum(g[lab].to_numpy(dtype=np.float64))
+                acc = entry[1][lab]
+                acc[0] += total_
+                acc[1] += count
+                acc[2] += special
+
+    def table(self) -> pd.DataFrame:
+        """The :func:`label_shares` table of everything added so far."""
+        groups = self.groups
+        cols = ["period", *groups, "n", *share_columns()]
+        if not self._sums:
+            return pd.DataFrame(columns=cols)
+        rows = []
+        for key in sorted(self._sums):
+            n, sums = self._sums[key]
+            row = dict(zip(["period", *groups], key))
+            row["n"] = n
+            for lab in LABELS:
+                total_, count, special = sums[lab]
+                # exact integer / power of two: the correctly rounded sum, as math.fsum gives
+                value = total_ / (1 << _SCALE) + special
+                share = value / count if count else float("nan")
+                lo, hi = wilson_interval(share, n)
+                row[f"share_{lab}"] = round(share, 4)
+                row[f"ci_low_{lab}"] = round(lo, 4)
+                row[f"ci_high_{lab}"] = round(hi, 4)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=cols)
 
 
 def format_shares(shares: pd.DataFrame, *, method: str = "probability", unlabelled: int = 0) -> str:
