@@ -161,8 +161,8 @@ def main() -> None:
         ceiling_both = {"tok_s": 2 / sum(1 / v["tok_s"] for v in both.values())}
     add("preprocess_passages, no terms, --jobs 1", "en+ru", run("passages", 1, TOKENS, 0), ceiling_both)
     add("preprocess_passages, no terms, --jobs 2", "en+ru", run("passages", 2, TOKENS, 0), ceiling_both)
-    add("preprocess_passages, terms (gensim Phrases), --jobs 1", "en+ru", run("passages", 1, TOKENS, 1), ceiling_both)
-    add("preprocess_passages, terms (gensim Phrases), --jobs 2", "en+ru", run("passages", 2, TOKENS, 1), ceiling_both)
+    add("preprocess_passages, terms (NPMI word pairs), --jobs 1", "en+ru", run("passages", 1, TOKENS, 1), ceiling_both)
+    add("preprocess_passages, terms (NPMI word pairs), --jobs 2", "en+ru", run("passages", 2, TOKENS, 1), ceiling_both)
     small = min(TOKENS // 20, 100_000)  # spaCy is slow: a slice is enough for tokens/s
     add("spaCy blank en + lookup lemmatizer (nlp.pipe)", "en", run("spacy", "en", small, "blank"), ceilings["en"])
     add("spaCy blank ru + pymorphy3 lemmatizer (nlp.pipe)", "ru", run("spacy", "ru", small // 10, "blank"),
