@@ -10,10 +10,8 @@ from .ingest.core import Corpus
 
 def summarize_corpus(corpus: Corpus) -> dict[str, Any]:
     """A dict with totals, a breakdown table, the date range and the skipped files by reason."""
-    docs, pas = corpus.documents, corpus.passages
-    pas = pas.assign(tokens=pas["text"].str.split().str.len(),
-                     year=pd.to_datetime(pas["date"]).dt.year.astype("Int64"))
-    docs = docs.assign(year=pd.to_datetime(docs["date"]).dt.year.astype("Int64"))
+    docs, pas = _tables(corpus)
+    pas = pas.assign(year=pd.to_datetime(pas["date"]).dt.year.astype("Int64"))
     keys = ["lang", "genre", "source_type"]
     by_group = (
         pas.fillna({k: "?" for k in keys})
@@ -43,6 +41,27 @@ def summarize_corpus(corpus: Corpus) -> dict[str, Any]:
         "fragments_dropped": summary.get("fragments_dropped", 0),
         "dates_suspect": summary.get("dates_suspect", 0),
     }
+
+
+_PASSAGE_COLUMNS = ["doc_id", "passage_id", "lang", "genre", "source_type", "date"]
+
+
+def _tables(corpus: Corpus) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Document dates and passage columns with a ``tokens`` count. From a store, only those
+    columns are read and the texts are counted a batch at a time, so the summary of a large
+    corpus does not hold its text (or millions of token strings) in memory."""
+    tables = getattr(corpus, "_tables", None)
+    if tables is None or corpus._passages is not None or corpus._documents is not None:
+        pas = corpus.passages
+        tokens = [len(t.split()) for t in pas["text"]]
+        return corpus.documents[["date"]], pas[_PASSAGE_COLUMNS].assign(tokens=pd.array(tokens, dtype="int64"))
+    from .store import iter_passages, read_documents, read_passages
+
+    tokens: list[int] = []
+    for batch in iter_passages(tables, columns=["text"]):
+        tokens.extend(len(t.split()) for t in batch["text"])
+    pas = read_passages(tables, columns=_PASSAGE_COLUMNS)
+    return read_documents(tables, columns=["date"]), pas.assign(tokens=pd.array(tokens, dtype="int64"))
 
 
 def format_summary(s: dict[str, Any]) -> str:
