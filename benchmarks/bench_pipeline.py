@@ -149,9 +149,9 @@ def steps_for(size: int, folder: Path, work: Path, full: bool) -> list[dict]:
                          "--jobs", "2"], jobs=2)
         rows[-1]["same"] = same_tables(work / "concepts", work / "concepts-j2")
     add("topics (K=20)", ["topics", str(store), "-o", str(work / "topics"), "--k", "20"])
-    # the labels of the classify step are reused, as a user who ran classify would (--labels)
-    add("report (--labels from classify)", ["report", str(store), "-o", str(work / "report.html"),
-                                            "--labels", str(work / "labels.csv")])
+    # the outputs of classify and concepts are reused, as a user who ran them would
+    add("report (--labels, --concepts)", ["report", str(store), "-o", str(work / "report.html"),
+                                          "--labels", str(work / "labels.csv"), "--concepts", str(work / "concepts")])
     if full:
         add("classify end to end from the folder", ["classify", str(folder), "-o", str(work / "e2e.csv"),
                                                     "--jobs", "2"], jobs=2)

@@ -212,3 +212,61 @@ def test_cli_report_labels_file_errors_name_the_file(small_corpus, tmp_path):
     res = CliRunner().invoke(cli, ["report", str(small_corpus), "-o", str(tmp_path / "r.html"), "--labels", str(bad)])
     assert res.exit_code != 0
     assert "labels.csv" in str(res.exception or res.output) and "p_why" in str(res.exception or res.output)
+
+
+def _concept_rows(page: str) -> list[dict]:
+    """The data rows of the concept trend chart (wherever Altair put them)."""
+    def walk(spec):
+        if isinstance(spec, dict):
+            if "concept" in spec and "per_10k_tokens" in spec:
+                return [spec]
+            return [r for v in spec.values() for r in walk(v)]
+        if isinstance(spec, list):
+            return [r for v in spec for r in walk(v)]
+        return []
+    return walk(page_data(page)["charts"].get("chart-concepts", {}))
+
+
+@pytest.fixture
+def concepts_run(small_corpus, tmp_path):
+    store, cdir = tmp_path / "s.kmd", tmp_path / "concepts"
+    res = CliRunner().invoke(cli, ["ingest", str(small_corpus), "-o", str(store)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["concepts", str(store), "-o", str(cdir)])
+    assert res.exit_code == 0, res.output
+    return store, cdir
+
+
+def test_cli_report_reuses_concepts_folder(concepts_run, tmp_path):
+    store, cdir = concepts_run
+    own, reused = tmp_path / "own.html", tmp_path / "reused.html"
+    assert CliRunner().invoke(cli, ["report", str(store), "-o", str(own)]).exit_code == 0
+    res = CliRunner().invoke(cli, ["report", str(store), "-o", str(reused), "--concepts", str(cdir)])
+    assert res.exit_code == 0, res.output
+    mine = _concept_rows(own.read_text(encoding="utf-8"))
+    assert mine and [(r["concept"], r["period"], r["mentions"]) for r in mine] == [
+        (r["concept"], r["period"], r["mentions"]) for r in _concept_rows(reused.read_text(encoding="utf-8"))]
+    # planted counts: the report shows the folder's numbers, it does not match again
+    tr = pd.read_csv(cdir / "concept_trends.csv", dtype={"period": str})
+    tr["mentions"] = 777
+    tr.to_csv(cdir / "concept_trends.csv", index=False)
+    res = CliRunner().invoke(cli, ["report", str(store), "-o", str(reused), "--concepts", str(cdir)])
+    assert res.exit_code == 0, res.output
+    assert {r["mentions"] for r in _concept_rows(reused.read_text(encoding="utf-8"))} == {777}
+
+
+def test_cli_report_concepts_folder_must_match_period_and_corpus(concepts_run, tmp_path):
+    store, cdir = concepts_run
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(cli, ["report", str(store), "-o", str(out), "--concepts", str(cdir), "--by", "quarter"])
+    assert res.exit_code == 1 and not out.exists()
+    msg = str(res.exception)
+    assert "concept_trends.csv" in msg and "--by quarter" in msg
+    m = pd.read_csv(cdir / "concept_mentions.csv", dtype=str)
+    assert len(m)
+    m.loc[0, "passage_id"] = "elsewhere:9"
+    m.to_csv(cdir / "concept_mentions.csv", index=False)
+    res = CliRunner().invoke(cli, ["report", str(store), "-o", str(out), "--concepts", str(cdir)])
+    assert res.exit_code == 1 and "concept_mentions.csv" in str(res.exception) and "elsewhere:9" in str(res.exception)
+    res = CliRunner().invoke(cli, ["report", str(store), "-o", str(out), "--concepts", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "concept_trends.csv" in str(res.exception) and "no such file" in str(res.exception)

@@ -481,12 +481,18 @@ def keyness(input, by, a, b, min_count, top, output, jobs, **kw):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for topics and example passages.")
 @click.option("--labels", "labels_file", type=click.Path(dir_okay=False),
               help="Output of 'kmdiscourse classify' on the same INPUT: reused instead of classifying again.")
+@click.option("--concepts", "concepts_dir", type=click.Path(file_okay=False),
+              help="Folder written by 'kmdiscourse concepts -o DIR' on the same INPUT with the same --by: "
+                   "its counts are shown instead of matching the concepts again.")
 @ingest_options
-def report(input, output, by, title, topics_k, seed, labels_file, jobs, **kw):
+def report(input, output, by, title, topics_k, seed, labels_file, concepts_dir, jobs, **kw):
     """Write one self-contained HTML page (works offline) about INPUT: the corpus, why/how/other
     shares over time, topics and concepts, with the passages behind every chart point.
 
     Example: kmdiscourse report corpora/sample -o report.html --by year
+
+    After 'classify' and 'concepts' on the same input, reuse their outputs (much quicker):
+    kmdiscourse report STORE -o report.html --labels labels.csv --concepts concepts/
     """
     import time
 
@@ -495,7 +501,8 @@ def report(input, output, by, title, topics_k, seed, labels_file, jobs, **kw):
     t0 = time.perf_counter()
     classified = read_labels_table(labels_file) if labels_file else None
     path = write_report(input, output, by=by, title=title, topics_k=topics_k, seed=seed, jobs=jobs,
-                        classified=classified, progress=show_progress(), **corpus_kwargs(kw))
+                        classified=classified, concepts_dir=concepts_dir, progress=show_progress(),
+                        **corpus_kwargs(kw))
     size = path.stat().st_size
     message(f"Report ({size / 1e6:.1f} MB, {time.perf_counter() - t0:.0f} s) -> {path}")
 

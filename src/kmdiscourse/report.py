@@ -851,6 +851,54 @@ def read_labels_table(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+_PERIOD_FORMS = {"year": r"\d{4}", "quarter": r"\d{4}-Q[1-4]", "month": r"\d{4}-\d{2}"}
+
+
+def read_concepts_dir(path: str | os.PathLike, corpus=None, *, by: Period = "year") -> ConceptTables:
+    """The output of ``kmdiscourse concepts -o DIR`` (concept_trends.csv, concept_mentions.csv),
+    so that a report on the same input shows those counts instead of matching every passage
+    again. The trends must be counted by the report's period ``by``; with ``corpus``, every
+    passage named in the mentions must be one of its passages (else the folder belongs to
+    another corpus)."""
+    import re
+
+    d = Path(path)
+    files = {name: d / f"concept_{name}.csv" for name in ("trends", "mentions")}
+    for f in files.values():
+        if not f.is_file():
+            raise KmdError(f"{f}: no such file; expected a folder written by 'kmdiscourse concepts -o DIR'")
+    tables = {}
+    need = {"trends": ["concept", "period", "genre", "lang", "mentions", "docs", "tokens", "per_10k_tokens"],
+            "mentions": ["doc_id", "passage_id", "concept", "lang"]}
+    for name, f in files.items():
+        try:
+            df = pd.read_csv(f, dtype={"doc_id": str, "passage_id": str, "period": str, "concept": str},
+                             keep_default_na=False, na_values=[""])
+        except (ValueError, OSError) as exc:
+            raise KmdError(f"{f}: cannot read it as a CSV table ({exc})") from exc
+        missing = [c for c in need[name] if c not in df.columns]
+        if missing:
+            raise KmdError(f"{f}: no column(s) {', '.join(missing)}; expected the output of 'kmdiscourse concepts'")
+        tables[name] = df
+    trends, mentions = tables["trends"], tables["mentions"]
+    periods = trends["period"].dropna().astype(str)
+    form = re.compile(_PERIOD_FORMS[by])
+    odd = next((p for p in periods if not form.fullmatch(p)), None)
+    if odd is not None:
+        got = next((k for k, rx in _PERIOD_FORMS.items() if re.fullmatch(rx, odd)), "another period")
+        raise KmdError(f"{files['trends']}: counted by {got} (period {odd!r}), the report by {by}; "
+                       f"run 'kmdiscourse concepts ... --by {by}' or give the report --by {got}")
+    if corpus is not None and len(mentions):
+        known = set(corpus.passages["passage_id"].astype(str))
+        unknown = [p for p in mentions["passage_id"].unique() if p not in known]
+        if unknown:
+            raise KmdError(f"{files['mentions']}: {len(unknown)} passage(s) are not in this corpus "
+                           f"(e.g. {unknown[0]!r}); were the concepts counted on another input?")
+    settings = {"lexicon": f"from {d}", "concepts": int(trends["concept"].nunique()),
+                "mentions": int(len(mentions))}
+    return ConceptTables(trends, mentions, None, settings)
+
+
 def _call(func, *args, **kwargs):
     """Call ``func`` with the keyword arguments it accepts."""
     params = inspect.signature(func).parameters
@@ -861,13 +909,14 @@ def _call(func, *args, **kwargs):
 
 def run_stages(corpus, *, by: Period = "year", seed: int = 0, topics_k: int = REPORT_TOPICS_K,
                topics_method: str = "nmf", classified: pd.DataFrame | None = None, jobs: int = 1,
-               progress: bool = False) -> dict[str, Any]:
+               progress: bool = False, concepts: ConceptTables | None = None) -> dict[str, Any]:
     """Classify, fit topics and count concepts for the report, each when its module is
     installed; a stage that is missing, or finds too little text, becomes a note in the
     report instead of an error.
 
     Topics use a small K and NMF by default, so that the report stays quick; run the
-    ``topics`` command for the full model.
+    ``topics`` command for the full model. ``classified`` (from :func:`read_labels_table`) and
+    ``concepts`` (from :func:`read_concepts_dir`) are used as given instead of being computed.
     """
     import time
 
@@ -923,20 +972,24 @@ def run_stages(corpus, *, by: Period = "year", seed: int = 0, topics_k: int = RE
     out["timings"]["topics_s"] = round(time.perf_counter() - t0, 2)
 
     t0 = time.perf_counter()
-    try:
-        from .concepts import concept_trends, find_concepts, load_lexicon
-    except ImportError:
-        out["notes"]["concepts"] = "The concept matcher (kmdiscourse.concepts) is not installed in this version."
+    if concepts is not None:
+        out["concepts"] = concepts
+        out["settings"]["concepts"] = f"reused: {concepts.settings.get('lexicon', '')}"
     else:
         try:
-            lex = load_lexicon()
-            mentions, tokens = find_concepts(passages, lex, jobs=jobs, progress=progress)
-            trends = concept_trends(passages, mentions, tokens, lex, by=by)
-            out["concepts"] = ConceptTables(trends, mentions, None,
-                                            {"lexicon": "shipped default", "concepts": len(lex),
-                                             "mentions": int(len(mentions))})
-        except KmdError as exc:
-            out["notes"]["concepts"] = f"No concept counts: {exc}"
+            from .concepts import concept_trends, find_concepts, load_lexicon
+        except ImportError:
+            out["notes"]["concepts"] = "The concept matcher (kmdiscourse.concepts) is not installed in this version."
+        else:
+            try:
+                lex = load_lexicon()
+                mentions, tokens = find_concepts(passages, lex, jobs=jobs, progress=progress)
+                trends = concept_trends(passages, mentions, tokens, lex, by=by)
+                out["concepts"] = ConceptTables(trends, mentions, None,
+                                                {"lexicon": "shipped default", "concepts": len(lex),
+                                                 "mentions": int(len(mentions))})
+            except KmdError as exc:
+                out["notes"]["concepts"] = f"No concept counts: {exc}"
     out["timings"]["concepts_s"] = round(time.perf_counter() - t0, 2)
     out["settings"]["timings"] = out["timings"]
     return out
@@ -945,7 +998,7 @@ def run_stages(corpus, *, by: Period = "year", seed: int = 0, topics_k: int = RE
 def make_report(input, *, by: Period = "year", title: str | None = None, seed: int = 0,
                 topics_k: int = REPORT_TOPICS_K, topics_method: str = "nmf",
                 classified: pd.DataFrame | None = None, jobs: int = 1, progress: bool = False,
-                **corpus_kwargs) -> str:
+                concepts_dir: str | os.PathLike | None = None, **corpus_kwargs) -> str:
     """Open ``input`` (folder, file or store), run the stages and return the HTML page.
 
     Examples
@@ -955,8 +1008,9 @@ def make_report(input, *, by: Period = "year", title: str | None = None, seed: i
     from .ingest import open_corpus
 
     corpus = open_corpus(input, jobs=jobs, progress=progress, **corpus_kwargs)
+    concepts = read_concepts_dir(concepts_dir, corpus, by=by) if concepts_dir is not None else None
     stages = run_stages(corpus, by=by, seed=seed, topics_k=topics_k, topics_method=topics_method,
-                        classified=classified, jobs=jobs, progress=progress)
+                        classified=classified, jobs=jobs, progress=progress, concepts=concepts)
     return build_report(corpus, classified=stages.get("classified"), topics=stages.get("topics"),
                         concepts=stages.get("concepts"), by=by, title=title,
                         model_card=stages.get("model_card"), notes=stages["notes"],
