@@ -43,6 +43,8 @@ if LARGE and 1_000_000 not in SIZES:
 CACHE = Path(os.environ.get("BENCH_CACHE", Path(tempfile.gettempdir()) / "kmdiscourse-bench"))
 PASSAGES_PER_DOC = 2.26  # what write_corpus_folder gives with its defaults (measured)
 KMD = [sys.executable, "-m", "kmdiscourse", "-q"]
+#: sampler threads of `topics` (bench_topics.py compares tomotopy at the same number)
+TOPICS_JOBS = int(os.environ.get("BENCH_TOPICS_THREADS", 2))
 
 
 def log(msg: str) -> None:
@@ -148,7 +150,8 @@ def steps_for(size: int, folder: Path, work: Path, full: bool) -> list[dict]:
         add("concepts", ["concepts", str(store), "-o", str(work / "concepts-j2"), "--labels", str(work / "labels.csv"),
                          "--jobs", "2"], jobs=2)
         rows[-1]["same"] = same_tables(work / "concepts", work / "concepts-j2")
-    add("topics (K=20)", ["topics", str(store), "-o", str(work / "topics"), "--k", "20"])
+    add("topics (K=20)", ["topics", str(store), "-o", str(work / "topics"), "--k", "20", "--jobs", str(TOPICS_JOBS)],
+        jobs=TOPICS_JOBS)
     # the outputs of classify and concepts are reused, as a user who ran them would
     add("report (--labels, --concepts)", ["report", str(store), "-o", str(work / "report.html"),
                                           "--labels", str(work / "labels.csv"), "--concepts", str(work / "concepts")])
@@ -207,13 +210,12 @@ def main() -> None:
           "200 from 1M lemmas per language), so their exponent is below 1 by design.\n")
     print("| step | wall | CPU |")
     print("|---|---:|---:|")
-    steps = [s for s in dict.fromkeys(r["step"] for r in all_rows)]
-    for step in steps:
+    for step, jobs in dict.fromkeys((r["step"], r["jobs"]) for r in all_rows):
         pts = [(r["passages"], r["wall"], r["cpu"]) for r in all_rows
-               if r["step"] == step and r["jobs"] == 1 and not r.get("rc") and r.get("passages")]
+               if r["step"] == step and r["jobs"] == jobs and not r.get("rc") and r.get("passages")]
         sw, sc = slope([(n, w) for n, w, _ in pts]), slope([(n, c) for n, _, c in pts])
         if sw is not None:
-            print(f"| {step} | {sw:.2f} | {sc:.2f} |")
+            print(f"| {step}{f' (--jobs {jobs})' if jobs != 1 else ''} | {sw:.2f} | {sc:.2f} |")
 
     print(f"\n### Targets at {largest_default:,} passages\n")
     big = [r for r in all_rows if r["size"] == largest_default and not r.get("rc")]

@@ -2,7 +2,7 @@
 tokenizer (the ceiling) and spaCy's own pipelines, on a generated bilingual corpus.
 
 Prints a Markdown section on stdout (benchmarks/run.py appends it to results.md).
-Environment: BENCH_PREPROCESS_TOKENS (default 2,000,000), BENCH_SEED (default 1).
+Environment: BENCH_PREPROCESS_TOKENS (default 1,000,000), BENCH_SEED (default 1).
 Each measurement runs in a fresh process, so timings include the cold per-form caches and
 the peak RSS is that measurement's own.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from benchmarks.corpus import iter_passages  # noqa: E402
 
-TOKENS = int(os.environ.get("BENCH_PREPROCESS_TOKENS", 2_000_000))
+TOKENS = int(os.environ.get("BENCH_PREPROCESS_TOKENS", 1_000_000))
 SEED = int(os.environ.get("BENCH_SEED", 1))
 TOKENS_PER_PASSAGE = 75  # about, for the generator's defaults
 

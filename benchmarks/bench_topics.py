@@ -12,8 +12,9 @@ store is built here (ingest and preprocess, --jobs 2, not timed) and `topics` is
 
 Prints a Markdown section on stdout (benchmarks/run.py appends it to results.md).
 Environment: BENCH_TOPICS_PASSAGES (100,000: the pipeline size to reuse), BENCH_SEED (1),
-BENCH_TOPICS_DTM_DOCS (5,000), BENCH_TOPICS_LDASEQ_DOCS (50: LdaSeqModel takes seconds per
-document), BENCH_TOPICS_LDASEQ_TIMEOUT (60 s), BENCH_CACHE (as bench_pipeline.py).
+BENCH_TOPICS_THREADS (2: sampler threads for `topics --jobs` and tomotopy alike, as on a laptop),
+BENCH_TOPICS_DTM_DOCS (2,000), BENCH_TOPICS_LDASEQ_DOCS (20: LdaSeqModel takes seconds per
+document), BENCH_TOPICS_LDASEQ_TIMEOUT (20 s), BENCH_CACHE (as bench_pipeline.py).
 """
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 SIZE = int(os.environ.get("BENCH_TOPICS_PASSAGES", 100_000))  # the size of the issue's target
-N_DTM = int(os.environ.get("BENCH_TOPICS_DTM_DOCS", 5_000))
-N_SEQ = int(os.environ.get("BENCH_TOPICS_LDASEQ_DOCS", 50))
-SEQ_TIMEOUT = float(os.environ.get("BENCH_TOPICS_LDASEQ_TIMEOUT", 60))
+N_DTM = int(os.environ.get("BENCH_TOPICS_DTM_DOCS", 2_000))
+N_SEQ = int(os.environ.get("BENCH_TOPICS_LDASEQ_DOCS", 20))
+SEQ_TIMEOUT = float(os.environ.get("BENCH_TOPICS_LDASEQ_TIMEOUT", 20))
 SEED = int(os.environ.get("BENCH_SEED", 1))
 K = 20
-THREADS = 1  # `topics` runs the sampler with --jobs threads; the pipeline runs it with 1
+#: `topics --jobs N` runs the sampler with N threads; bench_pipeline.py runs it with TOPICS_JOBS
+THREADS = int(os.environ.get("BENCH_TOPICS_THREADS", 2))
 PERIODS = 10
 KMD = [sys.executable, "-m", "kmdiscourse", "-q"]
 
@@ -212,7 +214,8 @@ def prepare(tmp: Path) -> tuple[Path, dict, Path]:
         log(f"building a store from {folder}")
         subprocess.run(KMD + ["ingest", str(folder), "-o", str(store), "--jobs", "2"], check=True, cwd=ROOT)
         subprocess.run(KMD + ["preprocess", str(store), "--jobs", "2"], check=True, cwd=ROOT)
-    row = measured(KMD + ["topics", str(store), "-o", str(tmp / "topics"), "--k", str(K)], "topics --jobs 1")
+    row = measured(KMD + ["topics", str(store), "-o", str(tmp / "topics"), "--k", str(K), "--jobs", str(THREADS)],
+                   f"topics --jobs {THREADS}")
     return store, {**row, "source": "this script"}, tmp / "topics"
 
 
@@ -249,7 +252,7 @@ def main() -> None:
     print(f"## Topics (K={K}) on {info['passages']:,} generated passages\n")
     print(f"{info['units']:,} documents (passages joined per document and language, as `topics` models them), "
           f"{info['lemmas']:,} lemmas; one model per language; the same Gibbs sweeps ({info['sweeps']}, as "
-          f"`default_gibbs_iterations` gives for the size) and {THREADS} thread for both LDA rows. The kmdiscourse row is the whole `kmdiscourse topics STORE -o DIR --k 20` command "
+          f"`default_gibbs_iterations` gives for the size) and {THREADS} sampler thread(s) for both LDA rows (`topics --jobs {THREADS}`). The kmdiscourse row is the whole `kmdiscourse topics STORE -o DIR --k 20` command "
           f"in a fresh process ({ours['source']}): reading the store and cached lemmas, fitting, NPMI, "
           "bootstrap intervals, every table, the plot and the page. The others are fits from lemma "
           "strings already in memory, each in a fresh process.\n")
