@@ -278,6 +278,62 @@ def test_preprocess_passages_jobs_same_output():
     assert one.tolist() == two.tolist()
 
 
+def test_preprocess_passages_store_same_for_any_jobs(tmp_path):
+    """lemmas.parquet (built from the workers' Arrow parts) is the same table for jobs 1 and 2,
+    and ``return_lemmas=False`` writes the same store and the same stats."""
+    import pyarrow.parquet as pq
+
+    df = pd.concat([_km_passages(30)] * 20, ignore_index=True)
+    df["passage_id"] = [f"p{i}" for i in range(len(df))]
+    tables, stats = [], []
+    for jobs, ret in ((1, True), (2, True), (2, False)):
+        store, st = tmp_path / f"s{jobs}{ret}", {}
+        store.mkdir()
+        out = preprocess_passages(df, store=store, jobs=jobs, chunk=40, phrase_threshold=0.3, stats=st,
+                                  return_lemmas=ret)
+        tables.append(pq.read_table(store / LEMMAS))
+        stats.append(st)
+        if ret:
+            assert out.tolist() == tables[-1].column("lemmas").to_pylist()
+        else:
+            assert out is None
+    assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
+    assert tables[0].column("passage_id").to_pylist() == df["passage_id"].tolist()
+    assert stats[0] == stats[1] == stats[2] and stats[0]["lemmas"] > 0
+
+
+def test_write_cache_keeps_old_rows_in_dict_order(tmp_path):
+    """New rows overwrite cached ones in place, other cached rows are kept, a repeated id keeps its
+    first place and its last value: the order of ``{**cached, **new}``."""
+    import pyarrow as pa
+
+    from kmdiscourse.preprocess import _read_cached, _write_cache
+
+    cached = {"a": ("ka", ["x"], ["x"], "old"), "b": ("kb", ["y", "z"], ["y_z"], "old"),
+              "c": ("kc", [], [], "old")}
+    words = pa.list_(pa.string())
+    batch = pa.record_batch([pa.array([["n1"], ["n2", "n3"], ["n4"]], words),
+                             pa.array([["b1"], ["b2"], ["b4"]], words)], names=["lemmas", "base"])
+    _write_cache(tmp_path, ["c", "d", "c"], ["k1", "k2", "k3"], "new", [batch], cached)
+    rows = _read_cached(tmp_path)
+    assert list(rows) == ["a", "b", "c", "d"]
+    assert rows["a"] == ("ka", ["x"], ["x"], "old") and rows["b"] == ("kb", ["y", "z"], ["y_z"], "old")
+    assert rows["c"] == ("k3", ["b4"], ["n4"], "new") and rows["d"] == ("k2", ["b2"], ["n2", "n3"], "new")
+
+
+@pytest.mark.parametrize("text", [
+    "Knowledge-sharing at ACME's R&D, e.g. wikis: https://x.org/a_b.",
+    "snake_case and __dunder__ names_", "Сообщества практиков — это 2.5 раза; т.е. по-моему",
+    "mixed_знание l'état 10th 2010-х don’t ½ ⅔ x²", "",
+])
+def test_tokenizer_fast_path_matches_full_pattern(text):
+    from kmdiscourse.preprocess import _TOKEN, _URL, _findall
+
+    for t in (text, text.replace("_", " ")):  # with and without underscores
+        plain = _URL.sub(" ", t) if ("://" in t or "www." in t) else t
+        assert _findall(t) == _TOKEN.findall(plain)
+
+
 def test_preprocess_passages_requires_columns():
     with pytest.raises(KmdError, match="passage_id"):
         preprocess_passages(pd.DataFrame({"text": ["x"], "lang": ["en"]}))

@@ -192,7 +192,8 @@ def preprocess(input, store, spacy_models, phrase_threshold, jobs, engine, sched
         stats: dict = {}
         start = time.perf_counter()
         lemmas = preprocess_passages(corpus.passages, store=target, jobs=jobs, progress=show_progress(),
-                                     phrase_threshold=threshold, model=models, stats=stats, engine=eng)
+                                     phrase_threshold=threshold, model=models, stats=stats, engine=eng,
+                                     return_lemmas=target is None)
         took = time.perf_counter() - start
     if target is None:
         import pandas as pd

@@ -179,10 +179,15 @@ _CYR_LOOKALIKE = set("асеорхуАСЕНКМОРТХВ")
 WORD, STOP, CONNECTOR, NUMBER, URL, CLITIC = 0, 1, 2, 3, 4, 5
 
 
-def _findall(text: str, _find=_TOKEN.findall, _sub=_URL.sub) -> list[str]:
+#: :data:`_TOKEN` for a text without "_", where ``\w`` and ``[^\W_]`` match the same characters;
+#: about 1.5 times faster.
+_TOKEN_NO_UNDERSCORE = re.compile(r"\w+(?:[-‐‑'’.@&]\w+)*")
+
+
+def _findall(text: str, _find=_TOKEN.findall, _fast=_TOKEN_NO_UNDERSCORE.findall, _sub=_URL.sub) -> list[str]:
     if "://" in text or "www." in text:
         text = _sub(" ", text)
-    return _find(text)
+    return _find(text) if "_" in text else _fast(text)
 
 
 def tokenize(text: str) -> list[str]:
@@ -644,10 +649,16 @@ def _count_vocab(lists: Iterable[list[str]], connectors: frozenset[str]) -> tupl
     return vocab, total
 
 
-def _lemma_part(part) -> tuple[list[list[str]] | None, dict[str, tuple[dict[str, int], int]]]:
+def _lemma_part(part, shared=None) -> tuple[list[list[str]] | None, dict[str, tuple[dict[str, int], int]]]:
     """Worker: phrase-mode lemmas of a part (unless given, i.e. reused from the store) and, when
-    terms are learned, the per-language counts of :func:`_count_vocab`."""
-    texts, langs, base, model, count = part
+    terms are learned, the per-language counts of :func:`_count_vocab`. A part is (texts, langs,
+    base, model, count), or a range of the passages to compute, ``shared`` being (texts, langs,
+    model, count) of all of them: forked local workers inherit the texts, only the range is sent."""
+    if isinstance(part, range):
+        all_texts, all_langs, model, count = shared
+        texts, langs, base = all_texts[part.start:part.stop], all_langs[part.start:part.stop], None
+    else:
+        texts, langs, base, model, count = part
     computed = base is None
     if computed:
         base = _lemmatize_chunk((texts, langs, model))
@@ -716,14 +727,17 @@ def _join_terms(lists: Iterable[list[str]], terms: frozenset[str], connectors: f
     return out_all
 
 
-def _phrase_part(part, shared) -> list[list[str]]:
+def _phrase_part(part, shared):
     """Worker: the final lemmas of a part: terms joined (``shared``: {lang: terms}), connector
-    words outside terms dropped; [] for languages without a pipeline."""
+    words outside terms dropped; [] for languages without a pipeline. With ``arrow`` true, the
+    part's ``lemmas`` and ``base`` columns as an Arrow record batch (built here, in parallel, for
+    the store), else the lemma lists."""
     if isinstance(part, range):  # forked local workers inherit the lemmas: only a range is sent
-        shared, base, all_langs = shared
+        shared, base, all_langs, arrow = shared
         lists, langs = base[part.start:part.stop], all_langs[part.start:part.stop]
     else:
         lists, langs = part
+        shared, arrow = shared
     out: list[list[str]] = [[] for _ in lists]
     for lang, settings in LANG_SETTINGS.items():
         idx = [i for i, lg in enumerate(langs) if lg == lang]
@@ -731,7 +745,12 @@ def _phrase_part(part, shared) -> list[list[str]]:
             done = _join_terms([lists[i] for i in idx], shared.get(lang, frozenset()), settings.connector_words)
             for i, lem in zip(idx, done):
                 out[i] = lem
-    return out
+    if not arrow:
+        return out
+    import pyarrow as pa
+
+    words = pa.list_(pa.string())
+    return pa.record_batch([pa.array(out, words), pa.array(lists, words)], names=["lemmas", "base"])
 
 
 def _part_size(n: int, workers: int, chunk: int | None) -> int:
@@ -783,20 +802,40 @@ def _shared_lists(column) -> list[list[str]]:
     return [flat[a:b].tolist() for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def _write_cache(store: Path, rows: dict[str, tuple[str, list[str], list[str], str]]) -> None:
+def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, batches: list,
+                 cached: dict[str, tuple[str, list[str], list[str], str]]) -> None:
+    """Write STORE/lemmas.parquet: the passages ``ids`` (their lemmas and base lemmas in the Arrow
+    ``batches`` of :func:`_phrase_part`, in order) and the ``cached`` rows of other passages,
+    in the order of ``{**cached, **dict.fromkeys(ids)}``, the last of repeated ids winning."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from .store import atomic_write_bytes
 
-    pids = list(rows)
+    words = pa.list_(pa.string())
+    new = pa.Table.from_batches(batches, pa.schema([("lemmas", words), ("base", words)]))
     table = pa.table({
-        "passage_id": pa.array(pids, pa.string()),
-        "key": pa.array([rows[p][0] for p in pids], pa.string()),
-        "lemmas": pa.array([rows[p][2] for p in pids], pa.list_(pa.string())),
-        "base": pa.array([rows[p][1] for p in pids], pa.list_(pa.string())),
-        "phrase_key": pa.array([rows[p][3] for p in pids], pa.string()).dictionary_encode(),
+        "passage_id": pa.array(ids, pa.string()),
+        "key": pa.array(keys, pa.string()),
+        "lemmas": new.column("lemmas"),
+        "base": new.column("base"),
+        "phrase_key": pa.array([phrase_key] * len(ids), pa.string()),
     })
+    last = {pid: i for i, pid in enumerate(ids)}
+    if cached or len(last) < len(ids):  # rows in dict order: old passages first, then new ones
+        old = [pid for pid in cached if pid not in last]
+        table = pa.concat_tables([table, pa.table({
+            "passage_id": pa.array(old, pa.string()),
+            "key": pa.array([cached[p][0] for p in old], pa.string()),
+            "lemmas": pa.array([cached[p][2] for p in old], words),
+            "base": pa.array([cached[p][1] for p in old], words),
+            "phrase_key": pa.array([cached[p][3] for p in old], pa.string()),
+        })])
+        pos = dict.fromkeys(cached, 0) | dict.fromkeys(ids, 0)
+        index = {pid: len(ids) + j for j, pid in enumerate(old)} | last
+        table = table.take(pa.array([index[pid] for pid in pos], pa.int64()))
+    table = table.combine_chunks()
+    table = table.set_column(4, "phrase_key", table.column("phrase_key").dictionary_encode())
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     atomic_write_bytes(store / LEMMAS, sink.getvalue().to_pybytes())
@@ -814,6 +853,7 @@ def preprocess_passages(
     stats: dict | None = None,
     engine: Any = None,
     chunk: int | None = None,
+    return_lemmas: bool = True,
 ):
     """Lemmas of every passage, with multi-word terms joined, cached in the store.
 
@@ -845,6 +885,9 @@ def preprocess_passages(
         engine and number of workers.
     chunk : int, optional
         Passages per part (default: a few parts per worker, 500 to 10,000 passages).
+    return_lemmas : bool
+        False returns None: only the store (and ``stats``) is written, which saves the time
+        of building millions of Python strings.
 
     Returns
     -------
@@ -895,6 +938,7 @@ def preprocess_passages(
             todo.append(i)
     need_final = any(f is None for f in final)
     n_phrases = 0
+    n_lemmas = None
     if todo or need_final:
         from .engine import LocalEngine
 
@@ -904,8 +948,15 @@ def preprocess_passages(
         size = _part_size(len(ids), eng.workers, chunk)
         count = need_final and use_phrases
         # lemmas of new passages (and word counts for terms) in parts, on the engine's workers
-        parts = [([texts[i] for i in todo[a:a + size]], [langs[i] for i in todo[a:a + size]], None, model, count)
-                 for a in range(0, len(todo), size)]
+        forked = isinstance(eng, LocalEngine) and os.name != "nt"  # forked workers see the parent's lists
+        todo_texts, todo_langs = [texts[i] for i in todo], [langs[i] for i in todo]
+        if forked:  # only a range of ``todo`` is sent
+            parts: list[Any] = [range(a, min(a + size, len(todo))) for a in range(0, len(todo), size)]
+            shared_a: Any = (todo_texts, todo_langs, model, count)
+        else:
+            parts = [(todo_texts[a:a + size], todo_langs[a:a + size], None, model, count)
+                     for a in range(0, len(todo), size)]
+            shared_a = None
         if count:  # reused lemmas are counted too
             have = [i for i in range(len(ids)) if base[i] and langs[i] in LANG_SETTINGS]
             parts += [(None, [langs[i] for i in have[a:a + size]], [base[i] for i in have[a:a + size]], None, True)
@@ -914,7 +965,7 @@ def preprocess_passages(
         totals = dict.fromkeys(LANG_SETTINGS, 0)
         bar = _bar(progress and bool(todo), len(todo), "lemmas")
         pos = 0
-        for res, counts in eng.map(_lemma_part, parts, before_fork=_warm_up):
+        for res, counts in eng.map(_lemma_part, parts, shared=shared_a, before_fork=_warm_up):
             if res is not None:
                 for i, lem in zip(todo[pos:pos + len(res)], res):
                     base[i] = lem
@@ -939,28 +990,36 @@ def preprocess_passages(
                                  if count and totals[lang] else frozenset())
                 n_phrases += len(phrases[lang])
             del vocab
-            shared: Any = phrases
-            if isinstance(eng, LocalEngine) and os.name != "nt":  # forked workers see the lemmas
+            arrow = store_path is not None
+            shared: Any = (phrases, arrow)
+            if forked:  # forked workers see the lemmas
                 parts = [range(a, min(a + size, len(ids))) for a in range(0, len(ids), size)]
-                shared = (phrases, base, langs)
+                shared = (phrases, base, langs, arrow)
             else:
                 parts = [(base[a:a + size], langs[a:a + size]) for a in range(0, len(ids), size)]
-            final = []
+            results = []
             bar = _bar(progress, len(ids), "terms")
             for res in eng.map(_phrase_part, parts, shared=shared):
-                final.extend(res)
+                results.append(res)
                 if bar:
                     bar.update(len(res))
             if bar:
                 bar.close()
-            if store_path is not None:
-                rows = {pid: v for pid, v in cached.items()}
-                for pid, key, b, f in zip(ids, keys, base, final):
-                    rows[pid] = (key, b, f, phrase_key)
-                _write_cache(store_path, rows)
+            if arrow:
+                _write_cache(store_path, ids, keys, phrase_key, results, cached)
+                n_lemmas = sum(len(b.column(0).flatten()) for b in results)
+                if return_lemmas:  # as lists whose equal strings are one object
+                    import pyarrow as pa
+
+                    final = _shared_lists(pa.chunked_array([b.column(0) for b in results]))
+            else:
+                final = [lem for res in results for lem in res]
+    if n_lemmas is None:
+        n_lemmas = sum(len(f) for f in final)
     if stats is not None:
-        stats.update(computed=len(todo), reused=n_reused, phrases=n_phrases,
-                     lemmas=sum(len(f) for f in final))
+        stats.update(computed=len(todo), reused=n_reused, phrases=n_phrases, lemmas=n_lemmas)
+    if not return_lemmas:
+        return None
     return pd.Series(final, index=passages.index, name="lemmas", dtype=object)
 
 
