@@ -1,6 +1,7 @@
 """The why/how/other classifier: output contract, model files, safe loading, evaluation."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pickle
 import zipfile
@@ -325,13 +326,13 @@ def _count_batches(monkeypatch):
     import kmdiscourse.classify as kc
 
     calls = []
-    real = kc._to_label  # each batch goes through it, with or without the pool
+    real = kc._chunks_of  # each batch is cut into chunks by it, in this process, with or without the pool
 
-    def spy(passages, *args, **kwargs):
-        calls.append(len(passages))
-        return real(passages, *args, **kwargs)
+    def spy(batch, *args, **kwargs):
+        calls.append(len(batch))
+        return real(batch, *args, **kwargs)
 
-    monkeypatch.setattr(kc, "_to_label", spy)
+    monkeypatch.setattr(kc, "_chunks_of", spy)
     monkeypatch.setattr(kc, "BATCH", 37)  # several batches on the sample
     return calls
 
@@ -423,6 +424,68 @@ def test_classify_to_jobs_give_identical_output(tiny_model, tmp_path):
     assert res.n == len(pas) and res.unlabelled == 0
     ref = pd.read_csv(tmp_path / "one.csv")
     assert len(ref) == len(pas) and ref["label"].notna().all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_classify_to_workers_format_chunks_identically(tiny_model, tmp_path, monkeypatch, fmt):
+    """Workers label, format and sum up chunks smaller than a batch and not aligned with it;
+    the file and the shares are those of one process, of classify_passages + export_table."""
+    import kmdiscourse.classify as kc
+    from kmdiscourse.classify import classify_to
+    from kmdiscourse.store import export_table
+    from kmdiscourse.trends import label_shares
+
+    pas = _edge_passages()
+    pas["date"] = [None] * 7 + [f"20{10 + i % 9}-0{1 + i % 9}-15" for i in range(len(pas) - 7)]
+    pas.loc[3, "text"] = '=HYPERLINK("x"), a "quoted" cell,\r\nover lines'
+    pas.loc[5, "title"] = "-1 +2 =3"
+    monkeypatch.setattr(kc, "JOB_CHUNK", 7)
+    ref = classify_passages(pas, tiny_model)
+    export_table(ref, tmp_path / f"ref.{fmt}")
+    one = classify_to(pas, tmp_path / f"one.{fmt}", tiny_model, jobs=1, batch_size=25, by="year")
+    two = classify_to(pas, tmp_path / f"two.{fmt}", tiny_model, jobs=2, batch_size=25, by="year")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        for name in ("one", "two"):
+            pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"{name}.{fmt}"), pd.read_parquet(tmp_path / f"ref.{fmt}"))
+        assert pq.read_schema(tmp_path / f"one.{fmt}") == pq.read_schema(tmp_path / f"two.{fmt}")
+    elif fmt != "tsv":  # export_table writes TSV only for the .tsv suffix: compare it below
+        assert (tmp_path / f"one.{fmt}").read_bytes() == (tmp_path / f"ref.{fmt}").read_bytes()
+    assert (tmp_path / f"one.{fmt}").read_bytes() == (tmp_path / f"two.{fmt}").read_bytes()
+    for res in (one, two):
+        assert res.n == len(pas) and res.unlabelled == 20
+        pd.testing.assert_frame_equal(res.shares, label_shares(ref))
+        pd.testing.assert_frame_equal(res.shares_by, label_shares(ref, "year"))
+
+
+def test_csv_rows_are_what_pandas_writes():
+    import numpy as np
+
+    from kmdiscourse.classify import _csv_header, _csv_rows
+    from kmdiscourse.store import neutralise_formula
+
+    texts = ["plain", 'with "quotes"', "a, comma", "line\nbreak", "carriage\rreturn", "=SUM(A1)", "-3.5",
+             "+value -steps", "@user", "", " padded ", "тест, «кавычки»", None]
+    n = len(texts)
+    df = pd.DataFrame({
+        "obj": pd.Series(texts, dtype=object),
+        "str": pd.Series(texts, dtype="str"),
+        "mixed": pd.Series([1, 2.5, None, np.nan, "x", True, dt.date(2020, 1, 2)] + ["y"] * (n - 7), dtype=object),
+        "float": [0.1, 1e-05, 0.0, np.nan, 1234.5678, 1e16, -0.25, 0.3333, 1.0, 2.0, 3.0, 4.0, np.nan],
+        "none": pd.Series([None] * n, dtype=object),
+    })
+
+    def by_pandas(frame, sep):
+        safe = frame.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
+        return safe.to_csv(index=False, sep=sep)
+
+    for sep in (",", "\t"):
+        assert _csv_header(list(df.columns), sep) + _csv_rows(df, sep) == by_pandas(df, sep)
+        # other column types: pandas itself
+        other = df.assign(count=range(n), flag=[i % 2 == 0 for i in range(n)])
+        assert _csv_header(list(other.columns), sep) + _csv_rows(other, sep) == by_pandas(other, sep)
+    assert _csv_rows(df.iloc[0:0]) == ""
 
 
 def test_classify_to_unknown_format_fails_before_work(tiny_model, tmp_path):

@@ -91,6 +91,21 @@ def test_share_accumulator_batches_equal_whole_table(method, by):
     assert len(whole) >= 6 and set(whole["lang"]) == {"en", "ru"}
 
 
+def test_share_accumulator_merge_equals_adding_here():
+    from kmdiscourse.trends import ShareAccumulator
+
+    df = _random_classified(900, seed=5)
+    parts = [ShareAccumulator("year") for _ in range(3)]
+    for i, acc in enumerate(parts):  # e.g. summed by three worker processes
+        acc.add(df.iloc[i * 300:(i + 1) * 300])
+    total = ShareAccumulator("year")
+    for acc in reversed(parts):  # the order does not matter: exact sums
+        total.merge(acc)
+    pd.testing.assert_frame_equal(total.table(), label_shares(df, "year"))
+    with pytest.raises(ValueError, match="different by"):
+        total.merge(ShareAccumulator(None))
+
+
 def test_label_shares_mean_is_the_correctly_rounded_mean():
     import numpy as np
 

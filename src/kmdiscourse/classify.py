@@ -10,8 +10,10 @@ model whose probabilities are calibrated with sigmoid calibration by cross-valid
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import math
@@ -19,10 +21,10 @@ import os
 import platform
 import sys
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -641,9 +643,178 @@ def _output_format(out: str) -> str:
     return _FORMATS[suffix]
 
 
+class _Part(NamedTuple):
+    """One labelled chunk of passages as the output takes it: ``data`` is its rows encoded for
+    the file (CSV / TSV / JSONL, UTF-8, no header) or, for Parquet, the labelled table; with
+    its passage counts and label shares (made where it was labelled, often a worker process)."""
+
+    batch: int
+    data: Any
+    n: int
+    unlabelled: int
+    shares: Any
+    shares_by: Any
+
+
+def _csv_rows(df: pd.DataFrame, sep: str = ",") -> str:
+    """The rows of ``df`` (no header) as ``to_csv(index=False)`` writes them after object
+    columns went through :func:`kmdiscourse.store.neutralise_formula` (what
+    :func:`kmdiscourse.store.export_table` does), written with the csv module directly.
+
+    pandas hands the cells to the same csv writer after formatting float columns with
+    ``astype(str)`` and missing values as empty cells; doing only that is faster than its
+    own conversion. A column of any other type falls back to pandas.
+    """
+    from .store import neutralise_formula
+
+    cols = []
+    for name in df.columns:
+        s = df[name]
+        dtype = s.dtype
+        if dtype == object or isinstance(dtype, pd.StringDtype):
+            values = s.to_numpy(dtype=object)
+            cells = [neutralise_formula(v) for v in values.tolist()] if dtype == object else values.tolist()
+        elif isinstance(dtype, np.dtype) and dtype.kind == "f":
+            values = s.to_numpy()
+            cells = values.astype(str).tolist()
+        else:
+            safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
+            return safe.to_csv(index=False, header=False, sep=sep)
+        missing = pd.isna(values)
+        if missing.any():
+            for i in np.flatnonzero(missing).tolist():
+                cells[i] = ""
+        cols.append(cells)
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=sep, lineterminator=os.linesep).writerows(zip(*cols))
+    return buf.getvalue()
+
+
+def _csv_header(columns: Sequence[str], sep: str = ",") -> str:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=sep, lineterminator=os.linesep).writerow(list(columns))
+    return buf.getvalue()
+
+
+def _part(labelled: pd.DataFrame, fmt: str, by: str | None, batch: int) -> _Part:
+    """A labelled table made ready for the output ``fmt`` (see :class:`_Part`)."""
+    from .trends import ShareAccumulator
+
+    if fmt in ("csv", "tsv", "stdout"):
+        data: Any = _csv_rows(labelled, "\t" if fmt == "tsv" else ",").encode("utf-8")
+    elif fmt == "jsonl":
+        data = (labelled.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").encode("utf-8")
+                if len(labelled) else b"")
+    elif fmt == "parquet":
+        data = labelled
+    else:  # predictions only: see _label_part
+        data = None
+    shares = ShareAccumulator(None)
+    shares.add(labelled)
+    shares_by = None
+    if by:
+        shares_by = ShareAccumulator(by)
+        shares_by.add(labelled)
+    return _Part(batch, data, len(labelled), int(labelled["label"].isna().sum()), shares, shares_by)
+
+
+def _label_part(clf: PassageClassifier, passages: pd.DataFrame, fmt: str, by: str | None, batch: int,
+                *, chunk: bool = False) -> _Part:
+    """:func:`classify_passages` of ``passages`` (on this process), ready for the output. A
+    ``chunk`` of a batch for Parquet keeps only its predictions ``(P, evidence)`` as ``data``:
+    :func:`_whole_batch` makes the batch's table of them (its column types those of the batch)."""
+    df, mask, texts = _to_label(passages)
+    if texts:
+        P, ev = clf.predict_with_evidence(texts)
+        P = P[:, [list(clf.classes_).index(lab) for lab in LABELS]]
+    else:
+        P, ev = np.zeros((0, len(LABELS))), []
+    part = _part(_labelled(df, mask, texts, P, ev), "predictions" if chunk and fmt == "parquet" else fmt, by, batch)
+    return part._replace(data=(P, ev)) if part.data is None else part
+
+
+def _label_job(passages: pd.DataFrame, fmt: str, by: str | None, batch: int) -> _Part:
+    return _label_part(_WORKER["clf"], passages, fmt, by, batch, chunk=True)
+
+
+def _whole_batch(batch: pd.DataFrame, parts: list[_Part]) -> _Part:
+    """The Parquet part of a whole batch from the predictions of its chunks."""
+    df, mask, texts = _to_label(batch)
+    P = np.vstack([p.data[0] for p in parts])
+    ev = [e for p in parts for e in p.data[1]]
+    shares, shares_by = parts[0].shares, parts[0].shares_by
+    for p in parts[1:]:
+        shares.merge(p.shares)
+        if shares_by is not None:
+            shares_by.merge(p.shares_by)
+    return _Part(parts[0].batch, _labelled(df, mask, texts, P, ev), sum(p.n for p in parts),
+                 sum(p.unlabelled for p in parts), shares, shares_by)
+
+
+def _chunks_of(batch: pd.DataFrame, size: int) -> list[pd.DataFrame]:
+    """``batch`` cut into consecutive tables of at most ``size`` rows (an empty one stays one)."""
+    if len(batch) <= size:
+        return [batch]
+    return [batch.iloc[i:i + size] for i in range(0, len(batch), size)]
+
+
+#: Passages per chunk sent to a worker process by :func:`classify_to` with ``jobs`` > 1.
+JOB_CHUNK = 5_000
+
+
+def _labelled_parts(batches: Iterable[pd.DataFrame], clf: PassageClassifier, fmt: str, by: str | None,
+                    jobs: int) -> Iterator[_Part]:
+    """:func:`_label_part` of each chunk of each batch, in order. With ``jobs`` > 1, on one pool
+    of forked processes kept for the whole run, which label, format and sum up the chunks, so
+    that this process only reads passages and writes bytes; a few chunks are kept in flight,
+    enough that the workers do not wait for it and few enough that memory stays flat."""
+    if jobs <= 1:  # Parquet: whole batches (predict_with_evidence cuts them in chunks itself)
+        size = max(1, int(clf.chunk_size or CHUNK)) if fmt != "parquet" else None
+        for b, batch in enumerate(batches):
+            for chunk in _chunks_of(batch, size or max(1, len(batch))):
+                yield _label_part(clf, chunk, fmt, by, b)
+        return
+    import multiprocessing as mp
+    from collections import deque
+
+    size = max(1, min(int(clf.chunk_size or CHUNK), JOB_CHUNK))
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    _WORKER["clf"] = clf
+    pending: deque = deque()
+    window = 2 * jobs + 1
+    group: list[_Part] = []
+
+    def done() -> Iterator[_Part]:
+        batch, last, result = pending.popleft()
+        part = result.get()
+        if fmt != "parquet":
+            yield part
+            return
+        group.append(part)
+        if last:
+            yield _whole_batch(batch, group)
+            group.clear()
+
+    try:
+        with ctx.Pool(jobs) as pool:
+            for b, batch in enumerate(batches):
+                chunks = _chunks_of(batch, size)
+                for i, chunk in enumerate(chunks):
+                    last = i == len(chunks) - 1
+                    pending.append((batch if last else None, last,
+                                    pool.apply_async(_label_job, (chunk, fmt, by, b))))
+                    if len(pending) >= window:
+                        yield from done()
+            while pending:
+                yield from done()
+    finally:
+        _WORKER.pop("clf", None)
+
+
 class _TableSink:
-    """Appends output batches to a CSV / TSV / JSONL / Parquet file or to stdout, with the bytes
-    (for Parquet: the table) :func:`kmdiscourse.store.export_table` writes for the whole table."""
+    """Appends labelled parts to a CSV / TSV / JSONL / Parquet file or to stdout, with the bytes
+    (for Parquet: the table) :func:`kmdiscourse.store.export_table` writes for the whole table.
+    Parquet parts are whole batches (the types of a column are those of its batch)."""
 
     def __init__(self, fmt: str, target, stdout=None):
         self.fmt, self.target, self.rows, self.batches = fmt, target, 0, 0
@@ -651,26 +822,29 @@ class _TableSink:
         self._writer = None
         self._schema = None
         self._never_set: dict = {}
+        self._header = fmt in ("stdout", "csv", "tsv")
         if fmt == "stdout":
             self._fh = stdout or sys.stdout
         elif fmt in ("csv", "tsv", "jsonl"):
-            self._fh = open(target, "w", encoding="utf-8", newline="")
+            self._fh = open(target, "wb")
 
-    def write(self, df: pd.DataFrame) -> None:
-        from .store import neutralise_formula
-
-        first = self.batches == 0
-        if self.fmt in ("stdout", "csv", "tsv"):
-            if len(df) or first:
-                safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
-                safe.to_csv(self._fh, index=False, header=first, sep="\t" if self.fmt == "tsv" else ",")
-        elif self.fmt == "jsonl":
-            if len(df):
-                self._fh.write(df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
+    def _write_bytes(self, data: bytes) -> None:
+        if self.fmt == "stdout":
+            self._fh.write(data.decode("utf-8"))
         else:
-            self._write_parquet(df)
-        self.rows += len(df)
-        self.batches += 1
+            self._fh.write(data)
+
+    def add(self, part: _Part) -> None:
+        if self.fmt == "parquet":
+            self._write_parquet(part.data)
+            self.batches += 1
+        else:
+            if self._header:
+                self._write_bytes(_csv_header(OUTPUT_COLUMNS, "\t" if self.fmt == "tsv" else ",").encode("utf-8"))
+                self._header = False
+            if part.data:
+                self._write_bytes(part.data)
+        self.rows += part.n
 
     def _write_parquet(self, df: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -695,8 +869,10 @@ class _TableSink:
 
     def close(self, complete: bool = True) -> None:
         """Finish the output (``complete``), or only release the file after an error."""
+        if complete and self._header and self._fh is not None:
+            self._write_bytes(_csv_header(OUTPUT_COLUMNS, "\t" if self.fmt == "tsv" else ",").encode("utf-8"))
         if complete and self.fmt == "jsonl" and not self.rows and self._fh is not None:
-            self._fh.write("\n")  # what to_json writes for an empty table
+            self._fh.write(b"\n")  # what to_json writes for an empty table
         if self._writer is not None:
             self._writer.close()
             if complete and self._never_set:
@@ -727,44 +903,6 @@ class _TableSink:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-
-def _pipelined(batches: Iterable[pd.DataFrame], clf: PassageClassifier, jobs: int) -> Iterable[pd.DataFrame]:
-    """:func:`classify_passages` of each batch, on one pool of ``jobs`` forked processes kept for
-    the whole run: the next batch is sent to the workers before the current one is handed back
-    (and written), so that they are not idle meanwhile; at most two batches are in flight."""
-    import multiprocessing as mp
-    from collections import deque
-
-    size = max(1, int(clf.chunk_size or CHUNK))
-    order = [list(clf.classes_).index(lab) for lab in LABELS]
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    _WORKER["clf"] = clf
-    pending: deque = deque()
-
-    def finish(item) -> pd.DataFrame:
-        df, mask, texts, jobs_ = item
-        results = [j.get() for j in jobs_]
-        if results:
-            P = np.vstack([r[0] for r in results])[:, order]
-            ev = [e for r in results for e in r[1]]
-        else:
-            P, ev = np.zeros((0, len(LABELS))), []
-        return _labelled(df, mask, texts, P, ev)
-
-    try:
-        with ctx.Pool(jobs) as pool:
-            for batch in batches:
-                df, mask, texts = _to_label(batch)
-                # chunks as predict_passages cuts them for jobs processes
-                part = size if len(texts) <= 2000 else min(size, max(1000, math.ceil(len(texts) / (jobs * 4))))
-                pending.append((df, mask, texts, [pool.apply_async(_predict_job, (texts[i:i + part],))
-                                                  for i in range(0, len(texts), part)]))
-                if len(pending) > 1:
-                    yield finish(pending.popleft())
-            while pending:
-                yield finish(pending.popleft())
-    finally:
-        _WORKER.pop("clf", None)
 
 
 def classify_to(input: str | os.PathLike | pd.DataFrame, output: str | os.PathLike,
@@ -825,6 +963,8 @@ def classify_to(input: str | os.PathLike | pd.DataFrame, output: str | os.PathLi
             clf = None
         if isinstance(input, pd.DataFrame):
             corpus, tables = None, None
+        elif is_store(input):  # read batch by batch; its manifest is not needed
+            corpus, tables = None, Path(input)
         else:
             from .ingest import open_corpus
 
@@ -855,25 +995,26 @@ def classify_to(input: str | os.PathLike | pd.DataFrame, output: str | os.PathLi
             bar = tqdm(total=total, unit="passage", desc="classify", file=None)
         sink = _TableSink(fmt, target, stdout)
         ok = False
-        labelled_batches = None
+        parts = None
         try:
-            if eng is None and jobs > 1:
-                labelled_batches = _pipelined(batches, clf, jobs)
+            if eng is None:
+                parts = _labelled_parts(batches, clf, fmt, by, jobs)
             else:
-                labelled_batches = (classify_passages(b, clf, jobs=jobs, engine=eng) for b in batches)
-            for labelled in labelled_batches:
-                sink.write(labelled)
-                acc_all.add(labelled)
+                parts = (_part(classify_passages(batch, clf, jobs=jobs, engine=eng), fmt, by, b)
+                         for b, batch in enumerate(batches))
+            for part in parts:
+                sink.add(part)
+                acc_all.merge(part.shares)
                 if acc_by is not None:
-                    acc_by.add(labelled)
-                counts["n"] += len(labelled)
-                counts["unlabelled"] += int(labelled["label"].isna().sum())
+                    acc_by.merge(part.shares_by)
+                counts["n"] += part.n
+                counts["unlabelled"] += part.unlabelled
                 if bar:
-                    bar.update(len(labelled))
+                    bar.update(part.n)
             ok = True
         finally:
-            if not ok and hasattr(labelled_batches, "close"):
-                labelled_batches.close()  # stops the workers now
+            if not ok and hasattr(parts, "close"):
+                parts.close()  # stops the workers now
             sink.close(complete=ok)
             if bar:
                 bar.close()

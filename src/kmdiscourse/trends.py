@@ -200,6 +200,22 @@ class ShareAccumulator:
                 acc[1] += count
                 acc[2] += special
 
+    def merge(self, other: ShareAccumulator) -> None:
+        """Add the counts of ``other`` (same ``by``, groups and method), e.g. summed by a worker
+        process: exact sums, so the table is the same as if its batches were added here."""
+        if (other.by, other.groups, other.method) != (self.by, self.groups, self.method):
+            raise ValueError("ShareAccumulator.merge: accumulators of different by, groups or method")
+        for key, (n, sums) in other._sums.items():
+            entry = self._sums.get(key)
+            if entry is None:
+                entry = self._sums[key] = [0, {lab: [0, 0, 0.0] for lab in LABELS}]
+            entry[0] += n
+            for lab in LABELS:
+                acc, add = entry[1][lab], sums[lab]
+                acc[0] += add[0]
+                acc[1] += add[1]
+                acc[2] += add[2]
+
     def table(self) -> pd.DataFrame:
         """The :func:`label_shares` table of everything added so far."""
         groups = self.groups
