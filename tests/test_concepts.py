@@ -259,3 +259,94 @@ def test_cli_concepts_kwic_keyness(tmp_path):
     table = pd.read_csv(__import__("io").StringIO(res.stdout))
     assert list(table.columns) == ["term", "count_a", "count_b", "per_10k_a", "per_10k_b", "g2", "p_value",
                                    "log_ratio", "key_in"]
+
+
+# --- the form-by-form scan (speed) gives what the token-by-token scan gives ----------------------------
+
+TRICKY = [
+    ("en", "Knowledge-sharing at ACME's R&D: the CoP's wiki (https://intra.example.org/km-wiki) and www.kb-x.com."),
+    ("en", "See WWW.EXAMPLE.ORG/path and www.lower.org; know-how, lessons-learned and after-action reviews."),
+    ("en", "Sharing of tacit knowledge, knowledge that we share, knowledge; sharing. KM and KMS in 2010-x."),
+    ("en", "A community of practice: communities-of-practice and the CoPs' e-mail list at km@example.org."),
+    ("en", "Knowledge base, knowledge-base, knowledge  bases and best practices; best known practices."),
+    ("ru", "Обмен знаниями и обмен опытом в сообществах практиков; ещё неявные знания и явное знание."),
+    ("ru", "База знаний (https://wiki.пример.рф/база-знаний) и управление знаниями — КМ, CoP, knowledge sharing."),
+    ("ru", "Извлечённые уроки, лучшие практики, наставник-ментор и сторителлинг. Знаниями делятся."),
+    ("ru", "Передача знаний: знания, которые передают; передача. Ретроспектива проекта и база-знаний."),
+    ("en", "knowledge management knowledge management know-how-know knowledge-sharing-session ёж"),
+]
+
+
+@pytest.mark.parametrize("lang,text", TRICKY)
+def test_form_scan_equals_token_scan(matcher, lang, text):
+    from kmdiscourse.concepts import match_tokens
+
+    words, fast = matcher.scan(text, lang)
+    tokens = match_tokens(text, lang)
+    slow_words, slow = matcher._scan_tokens(text, lang, tokens)
+    assert matcher._default_route(lang)  # the form-by-form route ran
+    assert words == slow_words == len({t.start for t in tokens})
+    assert [(m.concept, m.start, m.end, m.text) for m in fast] == [(m.concept, m.start, m.end, m.text) for m in slow]
+
+
+def test_form_scan_equals_token_scan_on_sample_corpus():
+    from conftest import SAMPLE
+
+    from kmdiscourse.concepts import match_tokens
+    from kmdiscourse.ingest import open_corpus
+
+    passages = open_corpus(SAMPLE).passages
+    m = ConceptMatcher(load_lexicon())
+    n = 0
+    for text, lang in zip(passages["text"], passages["lang"]):
+        if lang not in ("en", "ru") or not text or "\n" in text:
+            continue
+        words, fast = m.scan(text, lang)
+        slow_words, slow = m._scan_tokens(text, lang, match_tokens(text, lang))
+        assert (words, [(x.concept, x.start, x.end) for x in fast]) == \
+            (slow_words, [(x.concept, x.start, x.end) for x in slow]), text
+        n += len(fast)
+    assert n > 50  # the sample mentions concepts
+
+
+def test_find_concepts_same_for_any_jobs_and_chunks():
+    p = pd.DataFrame({"doc_id": [f"d{i}" for i in range(len(TRICKY) * 3)],
+                      "passage_id": [f"d{i}:0" for i in range(len(TRICKY) * 3)],
+                      "lang": [lg for lg, _ in TRICKY] * 3, "text": [t for _, t in TRICKY] * 3})
+    one, t1 = find_concepts(p, chunk=4)
+    two, t2 = find_concepts(p, jobs=2, chunk=4)
+    assert one.equals(two) and list(t1) == list(t2)
+    assert len(one) > 20
+
+
+def test_concept_label_shares_equal_a_plain_count():
+    rng = np.random.default_rng(3)
+    n = 300
+    passages = pd.DataFrame({"date": [None if k % 17 == 0 else dt.date(2000 + k % 4, 1 + k % 12, 1) for k in range(n)]})
+    mentions = pd.DataFrame({"row": rng.integers(0, n, 900), "concept": rng.choice(["a", "b", "c"], 900),
+                             "lang": rng.choice(["en", "ru"], 900)})
+    labels = pd.Series(rng.choice(["why", "how", "other", "junk", None], n))
+    got = concept_label_shares(passages, mentions, labels, by="quarter")
+    seen: dict = {}
+    for r, c, lg in mentions.drop_duplicates(["row", "concept"]).itertuples(index=False):
+        d = passages["date"][r]
+        per = f"{d.year}-Q{(d.month - 1) // 3 + 1}" if d else "undated"
+        seen.setdefault((c, per, lg), []).append(labels[r])
+    assert list(zip(got["concept"], got["period"], got["lang"])) == sorted(seen)
+    for row in got.itertuples(index=False):
+        lab = [x for x in seen[(row.concept, row.period, row.lang)] if x in ("why", "how", "other")]
+        assert (row.passages, row.labelled) == (len(seen[(row.concept, row.period, row.lang)]), len(lab))
+        for x in ("why", "how", "other"):
+            want = lab.count(x) / len(lab) if lab else float("nan")
+            assert getattr(row, x) == want or (math.isnan(want) and math.isnan(getattr(row, x)))
+
+
+@pytest.mark.parametrize("by", ["year", "quarter", "month"])
+def test_periods_as_topics_period_of(by):
+    from kmdiscourse.concepts import _periods
+    from kmdiscourse.topics import period_of
+
+    dates = [dt.date(2019, m, 28) for m in range(1, 13)] + [None, dt.date(7, 1, 1), "2020-05-02",
+                                                              pd.Timestamp("2021-11-30"), float("nan")]
+    p = pd.DataFrame({"date": dates})
+    assert _periods(p, by).equals(p["date"].map(lambda d: period_of(d, by)))

@@ -8,14 +8,19 @@ found inside "неявных знаний").
 """
 from __future__ import annotations
 
+import datetime as dt
+import gc
 import math
 import os
 import re
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from itertools import accumulate, compress, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -225,19 +230,23 @@ def match_tokens(text: str, lang: str, lemmatizer: Lemmatizer | None = None) -> 
                 out.append(Token(sub if sub is not None else joined.lower(), s, e2))
                 i += 2
                 continue
-        surface = text[s:e]
-        if "-" in surface or "‐" in surface or "‑" in surface:
-            parts = list(_COMPOUND_PART.finditer(surface))
-            if len(parts) > 1:
-                out.append(Token(_norm(lemma), s, e))  # the compound itself ...
-                for m in parts:  # ... and its parts, at the same place
-                    sub = _first_lemma(m.group(), lang, lem)
-                    out.append(Token(sub if sub is not None else m.group().lower(), s + m.start(), s + m.end()))
-                i += 1
-                continue
-        out.append(Token(_norm(lemma), s, e))
+        out.extend(Token(lm, s + a, s + b) for lm, a, b in _expand(lemma, text[s:e], lang, lem))
         i += 1
     return out
+
+
+def _expand(lemma: str, surface: str, lang: str, lem: Lemmatizer) -> tuple[tuple[str, int, int], ...]:
+    """Match tokens of one lemmatiser token (offsets relative to it): the normalised lemma,
+    and for a hyphenated compound the compound itself followed by its parts."""
+    if "-" in surface or "‐" in surface or "‑" in surface:
+        parts = list(_COMPOUND_PART.finditer(surface))
+        if len(parts) > 1:
+            out = [(_norm(lemma), 0, len(surface))]  # the compound itself ...
+            for m in parts:  # ... and its parts, at the same place
+                sub = _first_lemma(m.group(), lang, lem)
+                out.append((sub if sub is not None else m.group().lower(), m.start(), m.end()))
+            return tuple(out)
+    return ((_norm(lemma), 0, len(surface)),)
 
 
 _COMPOUND_PART = re.compile(r"[^-‐‑]+")
@@ -294,6 +303,10 @@ class ConceptMatcher:
         ``(text, lang) -> [(lemma, start, end), ...]``; defaults to
         :func:`kmdiscourse.preprocess.lemma_sequence`.
 
+    With the default lemmatiser (no spaCy model), each distinct word form is lemmatised and
+    split into match tokens once, and a text is then scanned form by form; the result is the
+    same as :func:`match_tokens` followed by :meth:`find_tokens`.
+
     Examples
     --------
     >>> m = ConceptMatcher(load_lexicon())
@@ -305,11 +318,13 @@ class ConceptMatcher:
         self.lexicon = lexicon
         self.lemmatizer = lemmatizer or _default_lemmatizer
         self._pats: list[Pattern] | None = None
-        self._index: dict[str, list[Pattern]] = {}
+        self._index: dict[str, list[int]] = {}
         self._abbrev: dict[str, list[str]] = defaultdict(list)
         for c in lexicon:
             for a in c.abbrev:
                 self._abbrev[a].append(c.id)
+        self._forms: dict[tuple[str, bool], _FormTable] = {}
+        self._fast: dict[str, bool] = {}
 
     def patterns(self, lang: str | None = None) -> list[Pattern]:
         """Lexicon forms as lemma tuples. Forms of both languages are used for every passage,
@@ -325,37 +340,182 @@ class ConceptMatcher:
                         if lemmas and key not in seen:
                             seen.add(key)
                             pats.append(Pattern(c.id, lemmas, c.any_order and len(lemmas) > 1, c.gap))
-            self._index = defaultdict(list)
+            index: dict[str, list[int]] = defaultdict(list)
             for k, p in enumerate(pats):
                 for lm in set(p.lemmas):
-                    self._index[lm].append(k)  # pattern numbers: cheaper to gather than patterns
+                    index[lm].append(k)  # pattern numbers: cheaper to gather than patterns
+            self._index = dict(index)
+            self._lemma_sets = [frozenset(p.lemmas) for p in pats]
+            anchored: dict[str, list[int]] = defaultdict(list)
+            for k, p in enumerate(pats):
+                anchored[p.lemmas[0]].append(k)  # each pattern under one of its lemmas: tried once
+            self._anchored = dict(anchored)
             self._pats = pats
         return self._pats
 
     def find(self, text: str, lang: str) -> list[Mention]:
         """Mentions in ``text``: per concept, non-overlapping, in text order."""
-        return self.find_tokens(text, lang, match_tokens(text, lang, self.lemmatizer))
+        return self.scan(text, lang)[1]
+
+    def scan(self, text: str, lang: str) -> tuple[int, list[Mention]]:
+        """``(words, mentions)``: the number of words of ``text`` (distinct token starts, the
+        trends' denominator) and its mentions, as :meth:`find` gives them."""
+        fast = self._fast.get(lang)
+        if fast is None:
+            fast = self._fast[lang] = self._default_route(lang)
+        if not fast or "\n" in text or "\u00ad" in text:  # words broken across lines: token by token
+            return self._scan_tokens(text, lang, match_tokens(text, lang, self.lemmatizer))
+        return self._scan_forms(text, lang)
 
     def find_tokens(self, text: str, lang: str, tokens: list[Token]) -> list[Mention]:
-        pats = self.patterns(lang)
-        index = self._index
-        lemmas = [t.lemma for t in tokens]
+        """Mentions in ``text`` given its :func:`match_tokens`."""
+        return self._scan_tokens(text, lang, tokens)[1]
+
+    def _default_route(self, lang: str) -> bool:
+        """Whether ``lang`` texts are lemmatised form by form (the default route of
+        :func:`~kmdiscourse.preprocess.lemma_sequence`, no spaCy model), so forms can be cached."""
+        if self.lemmatizer is not _default_lemmatizer or lang not in ("en", "ru"):
+            return False
+        from .preprocess import resolve_model
+
+        return resolve_model(lang) is None
+
+    def _scan_tokens(self, text: str, lang: str, tokens: list[Token]) -> tuple[int, list[Mention]]:
+        self.patterns()
+        index, abbrev = self._index, self._abbrev
+        rel: list[_Rel] = []
+        abbr: list[tuple[int, int, str]] = []
+        w = 0
+        prev = None
+        for t in tokens:
+            if prev is not None and _new_word(prev.start, prev.end, t.start, t.end):
+                w += 1
+            prev = t
+            if t.lemma in index:
+                rel.append((t.lemma, t.start, t.end, w))
+            if abbrev:
+                for cid in abbrev.get(text[t.start:t.end], ()):
+                    abbr.append((t.start, t.end, cid))
+        return len({t.start for t in tokens}), self._match(text, rel, abbr)
+
+    def _table(self, lang: str, url: bool) -> "_FormTable":
+        table = self._forms.get((lang, url))
+        if table is None:
+            self.patterns()
+            table = self._forms[(lang, url)] = _FormTable(self, lang, url)
+        return table
+
+    def _scan_forms(self, text: str, lang: str) -> tuple[int, list[Mention]]:
+        """The scan of :meth:`_scan_tokens` on the tokens of :func:`match_tokens`, form by form
+        with cached forms; the cut into forms is that of ``lemma_sequence``'s default route."""
+        token_re, url_re = _regexes()
+        table = self._table(lang, False)
+        urls = list(url_re.finditer(text)) if ("://" in text or "www." in text) else None
+        if urls:  # URLs are forms of their own, and the words around them are found without them
+            forms = list(token_re.finditer(url_re.sub(lambda u: " " * len(u.group()), text)))
+            infos = list(map(table.__getitem__, map(_group, forms)))
+            url_table = self._table(lang, True)
+            starts = list(map(_start, forms))
+            for m in reversed(urls):  # into the words, by position
+                k = bisect_right(starts, m.start())
+                forms.insert(k, m)
+                infos.insert(k, url_table[m.group()])
+        else:
+            forms = list(token_re.finditer(text))
+            infos = list(map(table.__getitem__, map(_group, forms)))
+        table.check_size()
+        n_words = sum(map(_COUNT, infos))
+        hits = list(compress(range(len(infos)), map(_HIT, infos)))
+        if not hits:
+            return n_words, []
+        bases = list(accumulate(map(_WIDTH, infos), initial=0))
+        rel: list[_Rel] = []
+        abbr: list[tuple[int, int, str]] = []
+        for k in hits:
+            _, _, toks, ab, _ = infos[k]
+            start, base = forms[k].start(), bases[k]
+            for lm, s, e, w in toks:
+                rel.append((lm, start + s, start + e, base + w))
+            for s, e, cid in ab:
+                abbr.append((start + s, start + e, cid))
+        return n_words, self._match(text, rel, abbr)
+
+    def _match(self, text: str, rel: list[_Rel], abbr: list[tuple[int, int, str]]) -> list[Mention]:
+        """Mentions from the tokens whose lemma is in some pattern (``rel``) and abbreviation hits."""
+        pats, anchored, sets = self._pats, self._anchored, self._lemma_sets
         positions: dict[str, list[int]] = defaultdict(list)
-        for i, lm in enumerate(lemmas):
-            positions[lm].append(i)
-        candidates = {k for lm in positions if lm in index for k in index[lm]}
-        spans: list[tuple[int, int, str]] = []  # (start, end, concept)
-        for k in candidates:
-            p = pats[k]
-            if not all(lm in positions for lm in p.lemmas):
-                continue
-            for i, j in _pattern_spans(p, lemmas, positions, tokens, text):
-                spans.append((tokens[i].start, tokens[j].end, p.concept))
-        if self._abbrev:
-            for t in tokens:
-                for cid in self._abbrev.get(text[t.start:t.end], ()):
-                    spans.append((t.start, t.end, cid))
+        for k, r in enumerate(rel):
+            positions[r[0]].append(k)
+        present = positions.keys()
+        spans = list(abbr)  # (start, end, concept)
+        for lm, where in positions.items():
+            for k in anchored.get(lm, ()):
+                p = pats[k]
+                if len(p.lemmas) == 1:
+                    spans.extend((rel[i][1], rel[i][2], p.concept) for i in where)
+                elif present >= sets[k]:
+                    for i, j in _pattern_spans(p, rel, positions, text):
+                        spans.append((rel[i][1], rel[j][2], p.concept))
         return _dedupe(spans, text)
+
+
+#: A match token that some pattern uses: (lemma, start, end, word number in the text).
+_Rel = tuple[str, int, int, int]
+
+
+def _new_word(s0: int, e0: int, s1: int, e1: int) -> bool:
+    """Whether a token (s1, e1) after a token (s0, e0) starts a new word (a compound's parts
+    after the compound do not, except the parts after its first)."""
+    return (s1 >= e0 or s1 > s0) and not (s0 <= s1 and e1 <= e0)
+
+
+_group, _start = re.Match.group, re.Match.start
+
+
+@lru_cache(maxsize=1)
+def _regexes() -> tuple[re.Pattern, re.Pattern]:
+    """The word and URL patterns of ``lemma_sequence``'s default route."""
+    from .preprocess import _TOKEN, _URL
+
+    return _TOKEN, _URL
+
+
+_WIDTH, _COUNT, _HIT = itemgetter(0), itemgetter(1), itemgetter(4)
+
+
+class _FormTable(dict):
+    """form -> (words, token starts, pattern tokens, abbreviation hits, any of these) for one
+    matcher and language; a miss lemmatises the form once. Offsets and word numbers are relative
+    to the form."""
+
+    SIZE = 500_000
+
+    def __init__(self, matcher: ConceptMatcher, lang: str, url: bool):
+        super().__init__()
+        self.matcher, self.lang, self.url = matcher, lang, url
+
+    def __missing__(self, form: str):
+        m, lang = self.matcher, self.lang
+        # a URL is one lemmatiser token, lowercased (as lemma_sequence gives it in a text)
+        seq = [(form.lower(), 0, len(form))] if self.url else m.lemmatizer(form, lang)
+        toks = [(lm, s + a, s + b) for lemma, s, e in seq
+                for lm, a, b in _expand(lemma, form[s:e], lang, m.lemmatizer)]
+        rel, ab = [], []
+        w = 0
+        for k, (lm, s, e) in enumerate(toks):
+            if k and _new_word(toks[k - 1][1], toks[k - 1][2], s, e):
+                w += 1
+            if lm in m._index:
+                rel.append((lm, s, e, w))
+            for cid in m._abbrev.get(form[s:e], ()):
+                ab.append((s, e, cid))
+        value = (w + 1 if toks else 0, len({s for _, s, _ in toks}), tuple(rel), tuple(ab), bool(rel or ab))
+        self[form] = value
+        return value
+
+    def check_size(self) -> None:
+        if len(self) > self.SIZE:
+            self.clear()
 
 
 def _compound_free(form: str, lang: str, lemmatizer: Lemmatizer) -> tuple[str, ...]:
@@ -374,14 +534,16 @@ def _compound_free(form: str, lang: str, lemmatizer: Lemmatizer) -> tuple[str, .
     return tuple(out)
 
 
-def _crosses_sentence(tokens: list[Token], idx: list[int], text: str) -> bool:
+def _crosses_sentence(rel: list[_Rel], idx: list[int], text: str) -> bool:
     lo, hi = min(idx), max(idx)
-    return bool(_SENTENCE_END.search(text, tokens[lo].end, tokens[hi].start)) if hi > lo else False
+    return bool(_SENTENCE_END.search(text, rel[lo][2], rel[hi][1])) if hi > lo else False
 
 
-def _pattern_spans(p: Pattern, lemmas: list[str], positions: dict[str, list[int]], tokens: list[Token],
+def _pattern_spans(p: Pattern, rel: list[_Rel], positions: dict[str, list[int]],
                    text: str) -> Iterator[tuple[int, int]]:
-    """Token index spans (first, last) where pattern ``p`` matches."""
+    """Spans (first, last) of ``rel`` indices where pattern ``p`` matches. ``rel`` holds the
+    tokens whose lemma some pattern uses, with their word numbers, so the words between two
+    of them are counted without walking the tokens in between."""
     n = len(p.lemmas)
     # tokens sharing a start (a compound and its first part) count as one position
     if n == 1:
@@ -395,39 +557,37 @@ def _pattern_spans(p: Pattern, lemmas: list[str], positions: dict[str, list[int]
             ok = True
             for lm in p.lemmas[1:]:
                 prev = idx[-1]
-                nxt = next((j for j in positions[lm] if prev < j and tokens[j].start >= tokens[prev].end), None)
-                if nxt is None or _word_distance(tokens, idx[0], nxt) > window - 1:
+                end = rel[prev][2]
+                where = positions[lm]
+                nxt = next((j for j in islice(where, bisect_right(where, prev), None) if rel[j][1] >= end), None)
+                if nxt is None or rel[nxt][3] - rel[i][3] > window - 1:
                     ok = False
                     break
                 idx.append(nxt)
-            if ok and not _crosses_sentence(tokens, idx, text):
+            if ok and not _crosses_sentence(rel, idx, text):
                 yield idx[0], idx[-1]
         return
-    need = Counter(p.lemmas)
+    need = _counts(p.lemmas)
     for lm0 in need:
         for i in positions[lm0]:
             # the window starts at a pattern word and holds every pattern word
-            got: Counter = Counter()
+            got: dict[str, int] = {}
             idx = []
             j = i
-            while j < len(tokens) and _word_distance(tokens, i, j) < window:
-                lm = lemmas[j]
-                if got[lm] < need.get(lm, 0) and not any(tokens[j].start < tokens[k].end and tokens[k].start < tokens[j].end for k in idx):
-                    got[lm] += 1
+            while j < len(rel) and rel[j][3] - rel[i][3] < window:
+                lm, s, e, _ = rel[j]
+                c = got.get(lm, 0)
+                if c < need.get(lm, 0) and not any(s < rel[k][2] and rel[k][1] < e for k in idx):
+                    got[lm] = c + 1
                     idx.append(j)
                 j += 1
-            if got == need and min(idx) == i and not _crosses_sentence(tokens, idx, text):
+            if got == need and min(idx) == i and not _crosses_sentence(rel, idx, text):
                 yield min(idx), max(idx)
 
 
-def _word_distance(tokens: list[Token], i: int, j: int) -> int:
-    """Words from token i to token j (a compound's parts do not count as extra words)."""
-    d = 0
-    for k in range(i + 1, j + 1):
-        if tokens[k].start >= tokens[k - 1].end or tokens[k].start > tokens[k - 1].start:
-            if not (tokens[k - 1].start <= tokens[k].start and tokens[k].end <= tokens[k - 1].end):
-                d += 1
-    return d
+@lru_cache(maxsize=1024)
+def _counts(lemmas: tuple[str, ...]) -> dict[str, int]:
+    return dict(Counter(lemmas))
 
 
 def _dedupe(spans: list[tuple[int, int, str]], text: str) -> list[Mention]:
@@ -454,20 +614,55 @@ def _dedupe(spans: list[tuple[int, int, str]], text: str) -> list[Mention]:
 
 MENTION_COLUMNS = ["doc_id", "passage_id", "concept", "lang", "matched_text"]
 
+#: matchers by lexicon, kept across the chunks of a scan (and by each worker process), so
+#: every word form is lemmatised once per process rather than once per chunk.
+_MATCHERS: dict[tuple, ConceptMatcher] = {}
+
+
+def _lexicon_key(lexicon: Lexicon) -> tuple:
+    return tuple((c.id, tuple(sorted(c.forms.items())), c.abbrev, c.any_order, c.gap) for c in lexicon)
+
+
+def _default_matcher(lexicon: Lexicon) -> ConceptMatcher:
+    key = _lexicon_key(lexicon)
+    m = _MATCHERS.get(key)
+    if m is None:
+        if len(_MATCHERS) >= 4:
+            _MATCHERS.clear()
+        m = _MATCHERS[key] = ConceptMatcher(lexicon)
+    return m
+
 
 def _scan_chunk(args) -> tuple[list[tuple[int, str, str]], list[int]]:
     """Worker: (row, concept, matched_text) for each mention, and tokens per passage."""
     texts, langs, lexicon, offset = args
-    matcher = ConceptMatcher(lexicon)
+    return _scan(texts, langs, _default_matcher(lexicon), offset)
+
+
+def _scan_range(part: tuple[int, int], shared) -> tuple[list[tuple[int, str, str]], list[int]]:
+    """Worker: :func:`_scan_chunk` of passages ``start:stop`` of the shared (texts, langs, lexicon)."""
+    (start, stop), (texts, langs, lexicon) = part, shared
+    return _scan(texts[start:stop], langs[start:stop], _default_matcher(lexicon), start)
+
+
+def _scan(texts: Sequence[str], langs: Sequence[str], matcher: ConceptMatcher,
+          offset: int = 0) -> tuple[list[tuple[int, str, str]], list[int]]:
     mentions, ntok = [], []
-    for i, (text, lang) in enumerate(zip(texts, langs)):
-        if lang not in ("en", "ru") or not text:
-            ntok.append(0)
-            continue
-        toks = match_tokens(text, lang, matcher.lemmatizer)
-        ntok.append(len({t.start for t in toks}))
-        for m in matcher.find_tokens(text, lang, toks):
-            mentions.append((offset + i, m.concept, m.text))
+    # the scan makes no reference cycles, only many small objects that the cyclic garbage
+    # collector would walk again and again (about a tenth of the scan time)
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        for i, (text, lang) in enumerate(zip(texts, langs)):
+            if lang not in ("en", "ru") or not text:
+                ntok.append(0)
+                continue
+            n, found = matcher.scan(text, lang)
+            ntok.append(n)
+            mentions.extend((offset + i, m.concept, m.text) for m in found)
+    finally:
+        if gc_was_on:
+            gc.enable()
     return mentions, ntok
 
 
@@ -492,16 +687,8 @@ def find_concepts(passages: pd.DataFrame, lexicon: Lexicon | None = None, *, job
     mentions: list[tuple[int, str, str]] = []
     tokens: list[int] = []
     if lemmatizer is not None:  # a custom lemmatiser runs here, in this process
-        matcher = ConceptMatcher(lexicon, lemmatizer)
-        for i, (t, lg) in enumerate(zip(texts, langs)):
-            if lg not in ("en", "ru") or not t:
-                tokens.append(0)
-                continue
-            toks = match_tokens(t, lg, lemmatizer)
-            tokens.append(len({x.start for x in toks}))
-            mentions.extend((i, m.concept, m.text) for m in matcher.find_tokens(t, lg, toks))
+        mentions, tokens = _scan(texts, langs, ConceptMatcher(lexicon, lemmatizer))
     else:
-        chunks = [(texts[i:i + chunk], langs[i:i + chunk], lexicon, i) for i in range(0, len(texts), chunk)]
         bar = None
         if progress:
             from tqdm import tqdm
@@ -513,7 +700,13 @@ def find_concepts(passages: pd.DataFrame, lexicon: Lexicon | None = None, *, job
             engine = LocalEngine(jobs)
         from .preprocess import _warm_up
 
-        for m, n in engine.map(_scan_chunk, chunks, before_fork=_warm_up):
+        if getattr(engine, "name", None) == "local":  # forked workers inherit the texts: send only ranges
+            results = engine.map(_scan_range, [(i, min(i + chunk, len(texts))) for i in range(0, len(texts), chunk)],
+                                 shared=(texts, langs, lexicon), before_fork=_warm_up)
+        else:
+            chunks = [(texts[i:i + chunk], langs[i:i + chunk], lexicon, i) for i in range(0, len(texts), chunk)]
+            results = engine.map(_scan_chunk, chunks, before_fork=_warm_up)
+        for m, n in results:
             mentions.extend(m)
             tokens.extend(n)
             if bar:
@@ -533,10 +726,23 @@ def find_concepts(passages: pd.DataFrame, lexicon: Lexicon | None = None, *, job
 
 
 def _periods(passages: pd.DataFrame, by: str) -> pd.Series:
-    from .topics import period_of
+    """:func:`kmdiscourse.topics.period_of` of each passage's date. Plain dates (a store's) are
+    formatted here, the same way, which spares importing topics (and scikit-learn): a second
+    or two of every run."""
+    if "date" not in passages:
+        return pd.Series([None] * len(passages), index=passages.index)
+    fmt = {"year": "{0:04d}", "quarter": "{0:04d}-Q{1}", "month": "{0:04d}-{2:02d}"}.get(by)
 
-    return passages["date"].map(lambda d: period_of(d, by)) if "date" in passages else pd.Series(
-        [None] * len(passages), index=passages.index)
+    def one(d):
+        if fmt is not None and type(d) is dt.date:
+            return fmt.format(d.year, (d.month - 1) // 3 + 1, d.month)
+        if d is None:
+            return None
+        from .topics import period_of
+
+        return period_of(d, by)
+
+    return passages["date"].map(one)
 
 
 def concept_trends(passages: pd.DataFrame, mentions: pd.DataFrame, tokens: np.ndarray, lexicon: Lexicon, *,
@@ -589,13 +795,18 @@ def concept_label_shares(passages: pd.DataFrame, mentions: pd.DataFrame, labels:
     m["period"] = m["period"].fillna("undated")
     lab = labels.to_numpy(dtype=object) if labels is not None else np.full(len(passages), None, dtype=object)
     m["label"] = lab[m["row"].to_numpy()]
-    rows = []
-    for (c, p, lg), g in m.groupby(["concept", "period", "lang"], sort=True):
-        lbl = g["label"].dropna()
-        lbl = lbl[lbl.isin(LABELS)]
-        n = len(lbl)
-        rows.append((c, p, lg, len(g), n, *[(float((lbl == x).sum()) / n if n else float("nan")) for x in LABELS]))
-    return pd.DataFrame(rows, columns=cols)
+    keys = ["concept", "period", "lang"]
+    for x in LABELS:
+        m[x] = (m["label"] == x).astype(np.int64)
+    g = m.groupby(keys, sort=True)
+    out = g[list(LABELS)].sum()
+    out.insert(0, "passages", g.size().astype(np.int64))
+    n = out[list(LABELS)].sum(axis=1).to_numpy()
+    out.insert(1, "labelled", n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for x in LABELS:
+            out[x] = np.where(n > 0, out[x].to_numpy() / n, np.nan)
+    return out.reset_index()[cols]
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:
@@ -608,8 +819,11 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
         df = pd.read_parquet(p)
     elif suf in (".jsonl", ".ndjson"):
         df = pd.read_json(p, lines=True, dtype=False)
-    else:
-        df = pd.read_csv(p, sep="\t" if suf == ".tsv" else ",", dtype=str, keep_default_na=False)
+    else:  # only the two columns: a classified file also holds the texts
+        sep = "\t" if suf == ".tsv" else ","
+        df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, usecols=lambda c: c in ("passage_id", "label"))
+        if len(df.columns) < 2:
+            df = pd.read_csv(p, sep=sep, nrows=0)
     if not {"passage_id", "label"} <= set(df.columns):
         raise RecordError(f"{p}: expected columns passage_id and label (the output of 'kmdiscourse classify'), "
                           f"got {', '.join(map(str, df.columns))}")
