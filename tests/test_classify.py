@@ -452,6 +452,8 @@ def test_classify_to_workers_format_chunks_identically(tiny_model, tmp_path, mon
         assert pq.read_schema(tmp_path / f"one.{fmt}") == pq.read_schema(tmp_path / f"two.{fmt}")
     elif fmt != "tsv":  # export_table writes TSV only for the .tsv suffix: compare it below
         assert (tmp_path / f"one.{fmt}").read_bytes() == (tmp_path / f"ref.{fmt}").read_bytes()
+    if fmt == "csv":  # a spreadsheet would run it: neutralised
+        assert "'=HYPERLINK" in (tmp_path / "one.csv").read_text(encoding="utf-8")
     assert (tmp_path / f"one.{fmt}").read_bytes() == (tmp_path / f"two.{fmt}").read_bytes()
     for res in (one, two):
         assert res.n == len(pas) and res.unlabelled == 20
@@ -463,7 +465,7 @@ def test_csv_rows_are_what_pandas_writes():
     import numpy as np
 
     from kmdiscourse.classify import _csv_header, _csv_rows
-    from kmdiscourse.store import neutralise_formula
+    from kmdiscourse.store import neutralise_frame
 
     texts = ["plain", 'with "quotes"', "a, comma", "line\nbreak", "carriage\rreturn", "=SUM(A1)", "-3.5",
              "+value -steps", "@user", "", " padded ", "тест, «кавычки»", None]
@@ -477,8 +479,7 @@ def test_csv_rows_are_what_pandas_writes():
     })
 
     def by_pandas(frame, sep):
-        safe = frame.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
-        return safe.to_csv(index=False, sep=sep)
+        return neutralise_frame(frame).to_csv(index=False, sep=sep)
 
     for sep in (",", "\t"):
         assert _csv_header(list(df.columns), sep) + _csv_rows(df, sep) == by_pandas(df, sep)
@@ -486,6 +487,13 @@ def test_csv_rows_are_what_pandas_writes():
         other = df.assign(count=range(n), flag=[i % 2 == 0 for i in range(n)])
         assert _csv_header(list(other.columns), sep) + _csv_rows(other, sep) == by_pandas(other, sep)
     assert _csv_rows(df.iloc[0:0]) == ""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(_csv_rows(df), newline="")))
+    firsts = [r[:2] for r in rows]  # object and str columns alike
+    assert ["'=SUM(A1)"] * 2 in firsts and ["'@user"] * 2 in firsts and ["-3.5"] * 2 in firsts
+    assert not any(cell.startswith(("=", "@")) for r in rows for cell in r)
 
 
 def test_classify_to_unknown_format_fails_before_work(tiny_model, tmp_path):

@@ -302,6 +302,38 @@ def test_preprocess_passages_store_same_for_any_jobs(tmp_path):
     assert stats[0] == stats[1] == stats[2] and stats[0]["lemmas"] > 0
 
 
+def test_workers_run_with_the_parents_objects_frozen():
+    """Both maps run with the objects that exist before them frozen for the garbage collector
+    (forked workers do not scan the parent's lists again), and nothing stays frozen after a run,
+    a failed one included."""
+    import gc
+
+    from kmdiscourse.engine import LocalEngine
+
+    class Recording(LocalEngine):
+        frozen: list[int] = []
+
+        def map(self, func, partitions, **kwargs):
+            Recording.frozen.append(gc.get_freeze_count())
+            yield from super().map(func, partitions, **kwargs)
+
+    df = _km_passages(30)
+    assert gc.get_freeze_count() == 0
+    out = preprocess_passages(df, phrase_threshold=0.3, engine=Recording(1))
+    assert len(Recording.frozen) == 2 and all(n > 0 for n in Recording.frozen)
+    assert gc.get_freeze_count() == 0
+    assert out.tolist() == preprocess_passages(df, phrase_threshold=0.3).tolist()
+
+    class Failing(LocalEngine):
+        def map(self, func, partitions, **kwargs):
+            raise RuntimeError("worker lost")
+            yield
+
+    with pytest.raises(RuntimeError, match="worker lost"):
+        preprocess_passages(df, engine=Failing(1))
+    assert gc.get_freeze_count() == 0
+
+
 def test_write_cache_keeps_old_rows_in_dict_order(tmp_path):
     """New rows overwrite cached ones in place, other cached rows are kept, a repeated id keeps its
     first place and its last value: the order of ``{**cached, **new}``."""

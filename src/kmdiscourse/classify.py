@@ -665,21 +665,20 @@ def _csv_rows(df: pd.DataFrame, sep: str = ",") -> str:
     ``astype(str)`` and missing values as empty cells; doing only that is faster than its
     own conversion. A column of any other type falls back to pandas.
     """
-    from .store import neutralise_formula
+    from .store import neutralise_column, neutralise_frame
 
     cols = []
     for name in df.columns:
         s = df[name]
         dtype = s.dtype
-        if dtype == object or isinstance(dtype, pd.StringDtype):
-            values = s.to_numpy(dtype=object)
-            cells = [neutralise_formula(v) for v in values.tolist()] if dtype == object else values.tolist()
+        if dtype == object or pd.api.types.is_string_dtype(dtype):
+            values = neutralise_column(s).to_numpy(dtype=object)
+            cells = values.tolist()
         elif isinstance(dtype, np.dtype) and dtype.kind == "f":
             values = s.to_numpy()
             cells = values.astype(str).tolist()
         else:
-            safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
-            return safe.to_csv(index=False, header=False, sep=sep)
+            return neutralise_frame(df).to_csv(index=False, header=False, sep=sep)
         missing = pd.isna(values)
         if missing.any():
             for i in np.flatnonzero(missing).tolist():

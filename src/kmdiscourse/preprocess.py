@@ -17,6 +17,7 @@ All per-language differences live in :data:`LANG_SETTINGS`.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -753,6 +754,18 @@ def _phrase_part(part, shared):
     return pa.record_batch([pa.array(out, words), pa.array(lists, words)], names=["lemmas", "base"])
 
 
+def _map_frozen(eng, func, parts, **kwargs) -> Iterator[Any]:
+    """``eng.map(func, parts, **kwargs)`` with the objects that exist when it starts frozen
+    (:func:`gc.freeze`): the garbage collector of forked workers then does not walk the parent's
+    millions of texts and lemma lists again (nor copy their memory pages by touching them), and
+    the parent's own collections while results arrive skip them too. They are unfrozen after."""
+    gc.freeze()
+    try:
+        yield from eng.map(func, parts, **kwargs)
+    finally:
+        gc.unfreeze()
+
+
 def _part_size(n: int, workers: int, chunk: int | None) -> int:
     if chunk:
         return chunk
@@ -965,7 +978,7 @@ def preprocess_passages(
         totals = dict.fromkeys(LANG_SETTINGS, 0)
         bar = _bar(progress and bool(todo), len(todo), "lemmas")
         pos = 0
-        for res, counts in eng.map(_lemma_part, parts, shared=shared_a, before_fork=_warm_up):
+        for res, counts in _map_frozen(eng, _lemma_part, parts, shared=shared_a, before_fork=_warm_up):
             if res is not None:
                 for i, lem in zip(todo[pos:pos + len(res)], res):
                     base[i] = lem
@@ -999,7 +1012,7 @@ def preprocess_passages(
                 parts = [(base[a:a + size], langs[a:a + size]) for a in range(0, len(ids), size)]
             results = []
             bar = _bar(progress, len(ids), "terms")
-            for res in eng.map(_phrase_part, parts, shared=shared):
+            for res in _map_frozen(eng, _phrase_part, parts, shared=shared):
                 results.append(res)
                 if bar:
                     bar.update(len(res))

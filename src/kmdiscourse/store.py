@@ -233,6 +233,31 @@ def neutralise_formula(value: Any) -> Any:
     return value
 
 
+def neutralise_column(s: pd.Series) -> pd.Series:
+    """``s`` with :func:`neutralise_formula` applied to its text cells (object or string dtype;
+    other columns are returned as they are). Only the cells that start like a formula are
+    touched, so a column without any costs one vectorised check."""
+    if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+        return s
+    try:
+        risky = s.str[:1].isin(_FORMULA_START).to_numpy(dtype=bool, na_value=False)
+    except AttributeError:  # an object column without text (numbers, dates)
+        return s
+    if not risky.any():
+        return s
+    out = s.copy()
+    out[risky] = s[risky].map(neutralise_formula)
+    return out
+
+
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text column through :func:`neutralise_column` (``df`` itself when no
+    cell needs it)."""
+    cols = {name: neutralise_column(df[name]) for name in df.columns}
+    changed = {name: col for name, col in cols.items() if col is not df[name]}
+    return df.assign(**changed) if changed else df
+
+
 def export_table(df: pd.DataFrame, out: str | os.PathLike, *, stdout=None) -> None:
     """Write ``df`` as CSV, JSONL or Parquet by the extension of ``out``; ``-`` means CSV to stdout.
 
@@ -242,8 +267,7 @@ def export_table(df: pd.DataFrame, out: str | os.PathLike, *, stdout=None) -> No
     if out_s == "-":
         import sys
 
-        safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
-        safe.to_csv(stdout or sys.stdout, index=False)
+        neutralise_frame(df).to_csv(stdout or sys.stdout, index=False)
         return
     suffix = Path(out_s).suffix.lower()
     if suffix == ".parquet":
@@ -251,8 +275,7 @@ def export_table(df: pd.DataFrame, out: str | os.PathLike, *, stdout=None) -> No
     elif suffix in (".jsonl", ".ndjson"):
         atomic_write_text(out_s, df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
     elif suffix in (".csv", ".tsv", ""):
-        safe = df.apply(lambda col: col.map(neutralise_formula) if col.dtype == object else col)
-        atomic_write_text(out_s, safe.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
+        atomic_write_text(out_s, neutralise_frame(df).to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
     else:
         raise KmdError(f"{out_s}: unknown output format {suffix!r}; expected .csv, .tsv, .jsonl or .parquet")
 
