@@ -302,6 +302,39 @@ def test_preprocess_passages_store_same_for_any_jobs(tmp_path):
     assert stats[0] == stats[1] == stats[2] and stats[0]["lemmas"] > 0
 
 
+def test_lemma_cache_row_groups_do_not_depend_on_parts(tmp_path, monkeypatch):
+    """lemmas.parquet is written row group by row group as the parts arrive: fixed-size groups,
+    so the file is byte for byte the same however the passages were cut (any --jobs), and the
+    same table as a store with cached rows gets (written in one piece)."""
+    import pyarrow.parquet as pq
+
+    import kmdiscourse.preprocess as pp
+
+    monkeypatch.setattr(pp, "CACHE_ROW_GROUP", 64)
+    df = pd.concat([_km_passages(30)] * 10, ignore_index=True)
+    df["passage_id"] = [f"p{i}" for i in range(len(df))]
+    files = []
+    for jobs, chunk in ((1, 37), (2, 50), (2, 300)):
+        store = tmp_path / f"s{jobs}-{chunk}"
+        store.mkdir()
+        preprocess_passages(df, store=store, jobs=jobs, chunk=chunk, phrase_threshold=0.3)
+        files.append((store / LEMMAS).read_bytes())
+    assert files[0] == files[1] == files[2]
+    meta = pq.ParquetFile(tmp_path / "s1-37" / LEMMAS).metadata
+    assert meta.num_row_groups == -(-len(df) // 64)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)][:-1] == [64] * (meta.num_row_groups - 1)
+    # a second run with one passage changed writes cached rows and new ones in one piece: same table
+    store = tmp_path / "s1-37"
+    first = pq.read_table(store / LEMMAS)
+    df2 = df.copy()
+    df2.loc[5, "text"] = df2.loc[5, "text"] + " Wikis help."
+    preprocess_passages(df2, store=store, chunk=37, phrase_threshold=0.3)
+    second = pq.read_table(store / LEMMAS)
+    assert second.schema == first.schema and second.num_rows == first.num_rows
+    assert second.column("passage_id").to_pylist() == first.column("passage_id").to_pylist()
+    assert second.column("key")[5] != first.column("key")[5] and second.column("key")[6] == first.column("key")[6]
+
+
 def test_workers_run_with_the_parents_objects_frozen():
     """Both maps run with the objects that exist before them frozen for the garbage collector
     (forked workers do not scan the parent's lists again), and nothing stays frozen after a run,

@@ -815,27 +815,46 @@ def _shared_lists(column) -> list[list[str]]:
     return [flat[a:b].tolist() for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, batches: list,
-                 cached: dict[str, tuple[str, list[str], list[str], str]]) -> None:
+#: Rows per row group of STORE/lemmas.parquet (fixed, so the file is the same for any --jobs).
+CACHE_ROW_GROUP = 16_384
+
+
+def _cache_schema():
+    import pyarrow as pa
+
+    words = pa.list_(pa.string())
+    return pa.schema([("passage_id", pa.string()), ("key", pa.string()), ("lemmas", words), ("base", words),
+                      ("phrase_key", pa.dictionary(pa.int32(), pa.string()))])
+
+
+def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, batches: Iterable,
+                 cached: dict[str, tuple[str, list[str], list[str], str]]) -> list:
     """Write STORE/lemmas.parquet: the passages ``ids`` (their lemmas and base lemmas in the Arrow
     ``batches`` of :func:`_phrase_part`, in order) and the ``cached`` rows of other passages,
-    in the order of ``{**cached, **dict.fromkeys(ids)}``, the last of repeated ids winning."""
+    in the order of ``{**cached, **dict.fromkeys(ids)}``, the last of repeated ids winning.
+    Returns the batches as a list.
+
+    When there are no such rows (a first run), the row groups are written as the batches
+    arrive, i.e. while the workers still join terms, instead of all at the end."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .store import atomic_write_bytes
+    from .store import _atomic
 
-    words = pa.list_(pa.string())
-    new = pa.Table.from_batches(batches, pa.schema([("lemmas", words), ("base", words)]))
-    table = pa.table({
-        "passage_id": pa.array(ids, pa.string()),
-        "key": pa.array(keys, pa.string()),
-        "lemmas": new.column("lemmas"),
-        "base": new.column("base"),
-        "phrase_key": pa.array([phrase_key] * len(ids), pa.string()),
-    })
-    last = {pid: i for i, pid in enumerate(ids)}
-    if cached or len(last) < len(ids):  # rows in dict order: old passages first, then new ones
+    schema = _cache_schema()
+    words = schema.field("lemmas").type
+
+    def rows(a: int, lemmas, base, n: int):
+        key = pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([phrase_key], pa.string()))
+        return pa.table([pa.array(ids[a:a + n], pa.string()), pa.array(keys[a:a + n], pa.string()), lemmas, base, key],
+                        schema=schema)
+
+    if cached or len(set(ids)) < len(ids):  # rows in dict order: old passages first, then new ones
+        batches = list(batches)
+        new = pa.Table.from_batches(batches, pa.schema([("lemmas", words), ("base", words)]))
+        table = rows(0, new.column("lemmas"), new.column("base"), len(ids)).cast(
+            schema.set(4, pa.field("phrase_key", pa.string())))
+        last = {pid: i for i, pid in enumerate(ids)}
         old = [pid for pid in cached if pid not in last]
         table = pa.concat_tables([table, pa.table({
             "passage_id": pa.array(old, pa.string()),
@@ -846,12 +865,39 @@ def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, 
         })])
         pos = dict.fromkeys(cached, 0) | dict.fromkeys(ids, 0)
         index = {pid: len(ids) + j for j, pid in enumerate(old)} | last
-        table = table.take(pa.array([index[pid] for pid in pos], pa.int64()))
-    table = table.combine_chunks()
-    table = table.set_column(4, "phrase_key", table.column("phrase_key").dictionary_encode())
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    atomic_write_bytes(store / LEMMAS, sink.getvalue().to_pybytes())
+        table = table.take(pa.array([index[pid] for pid in pos], pa.int64())).combine_chunks()
+        table = table.set_column(4, "phrase_key", table.column("phrase_key").dictionary_encode())
+        _atomic(store / LEMMAS, lambda tmp: pq.write_table(table, tmp, row_group_size=CACHE_ROW_GROUP))
+        return batches
+
+    got: list = []
+
+    def write(tmp) -> None:
+        with pq.ParquetWriter(tmp, schema) as out:
+            pending: list = []  # batches not written yet; they start at row `done`
+            done = n_pending = 0
+
+            def flush(n: int) -> None:
+                nonlocal pending, done, n_pending
+                t = pa.Table.from_batches(pending, pa.schema([("lemmas", words), ("base", words)]))
+                # one chunk per column: how the parts were cut must not show in the file
+                out.write_table(rows(done, t.column("lemmas").slice(0, n), t.column("base").slice(0, n), n)
+                                .combine_chunks(), row_group_size=CACHE_ROW_GROUP)
+                rest = t.slice(n)
+                pending = rest.to_batches() if rest.num_rows else []
+                done, n_pending = done + n, n_pending - n
+
+            for b in batches:
+                got.append(b)
+                pending.append(b)
+                n_pending += b.num_rows
+                if n_pending >= CACHE_ROW_GROUP:
+                    flush(n_pending - n_pending % CACHE_ROW_GROUP)
+            if n_pending or not done:
+                flush(n_pending)
+
+    _atomic(store / LEMMAS, write)
+    return got
 
 
 def preprocess_passages(
@@ -1010,16 +1056,21 @@ def preprocess_passages(
                 shared = (phrases, base, langs, arrow)
             else:
                 parts = [(base[a:a + size], langs[a:a + size]) for a in range(0, len(ids), size)]
-            results = []
             bar = _bar(progress, len(ids), "terms")
-            for res in _map_frozen(eng, _phrase_part, parts, shared=shared):
-                results.append(res)
-                if bar:
-                    bar.update(len(res))
+
+            def joined():
+                for res in _map_frozen(eng, _phrase_part, parts, shared=shared):
+                    if bar:
+                        bar.update(len(res))
+                    yield res
+
+            if arrow:  # written as the parts arrive
+                results = _write_cache(store_path, ids, keys, phrase_key, joined(), cached)
+            else:
+                results = list(joined())
             if bar:
                 bar.close()
             if arrow:
-                _write_cache(store_path, ids, keys, phrase_key, results, cached)
                 n_lemmas = sum(len(b.column(0).flatten()) for b in results)
                 if return_lemmas:  # as lists whose equal strings are one object
                     import pyarrow as pa
