@@ -12,7 +12,8 @@ store is built here (ingest and preprocess, --jobs 2, not timed) and `topics` is
 
 Prints a Markdown section on stdout (benchmarks/run.py appends it to results.md).
 Environment: BENCH_TOPICS_PASSAGES (100,000: the pipeline size to reuse), BENCH_SEED (1),
-BENCH_TOPICS_THREADS (2: sampler threads for `topics --jobs` and tomotopy alike, as on a laptop),
+BENCH_TOPICS_THREADS (1: sampler threads for `topics --jobs` and tomotopy alike; with 2 the fixed
+cost of `topics` outside the sampler weighs more: 1.67x tomotopy's time in the run of 22:16),
 BENCH_TOPICS_DTM_DOCS (2,000), BENCH_TOPICS_LDASEQ_DOCS (20: LdaSeqModel takes seconds per
 document), BENCH_TOPICS_LDASEQ_TIMEOUT (20 s), BENCH_CACHE (as bench_pipeline.py).
 """
@@ -39,7 +40,7 @@ SEQ_TIMEOUT = float(os.environ.get("BENCH_TOPICS_LDASEQ_TIMEOUT", 20))
 SEED = int(os.environ.get("BENCH_SEED", 1))
 K = 20
 #: `topics --jobs N` runs the sampler with N threads; bench_pipeline.py runs it with TOPICS_JOBS
-THREADS = int(os.environ.get("BENCH_TOPICS_THREADS", 2))
+THREADS = int(os.environ.get("BENCH_TOPICS_THREADS", 1))
 PERIODS = 10
 KMD = [sys.executable, "-m", "kmdiscourse", "-q"]
 
