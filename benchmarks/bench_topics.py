@@ -14,8 +14,8 @@ Prints a Markdown section on stdout (benchmarks/run.py appends it to results.md)
 Environment: BENCH_TOPICS_PASSAGES (100,000: the pipeline size to reuse), BENCH_SEED (1),
 BENCH_TOPICS_THREADS (1: sampler threads for `topics --jobs` and tomotopy alike; with 2 the fixed
 cost of `topics` outside the sampler weighs more: 1.67x tomotopy's time in the run of 22:16),
-BENCH_TOPICS_DTM_DOCS (2,000), BENCH_TOPICS_LDASEQ_DOCS (20: LdaSeqModel takes seconds per
-document), BENCH_TOPICS_LDASEQ_TIMEOUT (20 s), BENCH_CACHE (as bench_pipeline.py).
+BENCH_TOPICS_DTM_DOCS (1,000), BENCH_TOPICS_LDASEQ_DOCS (10: LdaSeqModel takes seconds per
+document), BENCH_TOPICS_LDASEQ_TIMEOUT (10 s), BENCH_CACHE (as bench_pipeline.py).
 """
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 SIZE = int(os.environ.get("BENCH_TOPICS_PASSAGES", 100_000))  # the size of the issue's target
-N_DTM = int(os.environ.get("BENCH_TOPICS_DTM_DOCS", 2_000))
-N_SEQ = int(os.environ.get("BENCH_TOPICS_LDASEQ_DOCS", 20))
-SEQ_TIMEOUT = float(os.environ.get("BENCH_TOPICS_LDASEQ_TIMEOUT", 20))
+N_DTM = int(os.environ.get("BENCH_TOPICS_DTM_DOCS", 1_000))
+N_SEQ = int(os.environ.get("BENCH_TOPICS_LDASEQ_DOCS", 10))
+SEQ_TIMEOUT = float(os.environ.get("BENCH_TOPICS_LDASEQ_TIMEOUT", 10))
 SEED = int(os.environ.get("BENCH_SEED", 1))
 K = 20
 #: `topics --jobs N` runs the sampler with N threads; bench_pipeline.py runs it with TOPICS_JOBS
