@@ -81,10 +81,10 @@ def _by_lang(df):
 
 
 def _sweeps(docs: list[str]) -> int:
-    """The Gibbs budget `topics` gives these documents (200 on large corpora, more on small ones)."""
-    from kmdiscourse.topics import default_gibbs_iterations
+    """The Gibbs budget of the `topics` run compared (`--iterations`, as bench_pipeline.py runs it)."""
+    from benchmarks.bench_pipeline import TOPICS_SWEEPS
 
-    return default_gibbs_iterations(sum(len(d.split()) for d in docs))
+    return TOPICS_SWEEPS
 
 
 def worker(name: str, path: str) -> dict:
@@ -215,8 +215,10 @@ def prepare(tmp: Path) -> tuple[Path, dict, Path]:
         log(f"building a store from {folder}")
         subprocess.run(KMD + ["ingest", str(folder), "-o", str(store), "--jobs", "2"], check=True, cwd=ROOT)
         subprocess.run(KMD + ["preprocess", str(store), "--jobs", "2"], check=True, cwd=ROOT)
-    row = measured(KMD + ["topics", str(store), "-o", str(tmp / "topics"), "--k", str(K), "--jobs", str(THREADS)],
-                   f"topics --jobs {THREADS}")
+    from benchmarks.bench_pipeline import TOPICS_SWEEPS
+
+    row = measured(KMD + ["topics", str(store), "-o", str(tmp / "topics"), "--k", str(K), "--jobs", str(THREADS),
+                          "--iterations", str(TOPICS_SWEEPS)], f"topics --jobs {THREADS}")
     return store, {**row, "source": "this script"}, tmp / "topics"
 
 
@@ -252,8 +254,8 @@ def main() -> None:
         npmi = float(sel["npmi"].mean()) if len(sel) else None
     print(f"## Topics (K={K}) on {info['passages']:,} generated passages\n")
     print(f"{info['units']:,} documents (passages joined per document and language, as `topics` models them), "
-          f"{info['lemmas']:,} lemmas; one model per language; the same Gibbs sweeps ({info['sweeps']}, as "
-          f"`default_gibbs_iterations` gives for the size) and {THREADS} sampler thread(s) for both LDA rows (`topics --jobs {THREADS}`). The kmdiscourse row is the whole `kmdiscourse topics STORE -o DIR --k 20` command "
+          f"{info['lemmas']:,} lemmas; one model per language; the same Gibbs sweeps ({info['sweeps']}: `topics --iterations`, "
+          f"what its default gives at this size) and {THREADS} sampler thread(s) for both LDA rows (`topics --jobs {THREADS}`). The kmdiscourse row is the whole `kmdiscourse topics STORE -o DIR --k 20` command "
           f"in a fresh process ({ours['source']}): reading the store and cached lemmas, fitting, NPMI, "
           "bootstrap intervals, every table, the plot and the page. The others are fits from lemma "
           "strings already in memory, each in a fresh process.\n")

@@ -179,17 +179,26 @@ def preprocess(input, store, spacy_models, phrase_threshold, jobs, engine, sched
     import time
 
     from .engine import open_engine
-    from .ingest import open_corpus
     from .phrases import DEFAULT_PHRASE_THRESHOLD
-    from .preprocess import parse_model_options, preprocess_passages
+    from .preprocess import is_store_folder, parse_model_options, preprocess_passages, preprocess_store
 
     models = parse_model_options(spacy_models) or None
     threshold = DEFAULT_PHRASE_THRESHOLD if phrase_threshold is None else phrase_threshold
+    if store is None and engine == "local" and is_store_folder(input):  # only its passage columns are read
+        stats: dict = {}
+        start = time.perf_counter()
+        preprocess_store(input, jobs=jobs, progress=show_progress(), phrase_threshold=threshold, model=models,
+                         stats=stats)
+        message(f"Lemmatised {stats['computed']} passages, reused {stats['reused']}: {stats['lemmas']} lemmas, "
+                f"{stats['phrases']} multi-word terms, {time.perf_counter() - start:.1f} s -> {input}")
+        return
+    from .ingest import open_corpus
+
     with open_engine(engine, jobs=jobs, scheduler=scheduler) as eng:
         corpus = open_corpus(input, store, jobs=jobs, progress=show_progress(),
                              engine=eng if engine == "dask" else "local", **corpus_kwargs(kw))
         target = store or corpus.store
-        stats: dict = {}
+        stats = {}
         start = time.perf_counter()
         lemmas = preprocess_passages(corpus.passages, store=target, jobs=jobs, progress=show_progress(),
                                      phrase_threshold=threshold, model=models, stats=stats, engine=eng,
@@ -348,6 +357,19 @@ def _k_value(value: str):
     return k
 
 
+def _iterations_value(ctx, param, value: str):
+    """--iterations: a positive number of sweeps, or 'auto' (None: the size-based default)."""
+    if value == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number or 'auto'") from None
+    if n < 1:
+        raise click.BadParameter(f"{value!r} must be at least 1")
+    return n
+
+
 @cli.command()
 @click.argument("input", type=click.Path())
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
@@ -362,9 +384,11 @@ def _k_value(value: str):
 @click.option("--unit", type=click.Choice(["document", "passage"]), default="document", show_default=True,
               help="What one topic mixture describes.")
 @click.option("--dynamic", is_flag=True, help="Also fit a dynamic topic model: topic_terms_by_period.csv.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same topics).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed and --jobs, same topics).")
+@click.option("--iterations", default="auto", show_default=True, callback=_iterations_value, metavar="N",
+              help="Gibbs sweeps per model (NMF: iterations); auto: 200 on large corpora, up to 1,000 on small.")
 @_corpus_options
-def topics(input, outdir, k, method, by, lang, unit, dynamic, seed, jobs, **kw):
+def topics(input, outdir, k, method, by, lang, unit, dynamic, seed, iterations, jobs, **kw):
     """Fit topics on lemmas and phrases; write top terms, shares, prevalence by period and
     genre with 95% intervals, effects (academic minus business, trend), coherence and plots.
 
@@ -375,7 +399,7 @@ def topics(input, outdir, k, method, by, lang, unit, dynamic, seed, jobs, **kw):
     ck = corpus_kwargs(kw)
     ck.pop("lang", None)  # --lang here picks the models, not a default language
     res = run_topics(input, outdir, k=_k_value(k), method=method, by=by, lang=lang, unit=unit, dynamic=dynamic,
-                     seed=seed, jobs=jobs, progress=show_progress(), **ck)
+                     seed=seed, jobs=jobs, progress=show_progress(), iterations=iterations, **ck)
     for note in res.notes:
         message(note)
     ks = ", ".join(f"{lg}: K={kk} on {res.units[lg]} {unit}s" for lg, kk in res.chosen_k.items())

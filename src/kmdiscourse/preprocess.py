@@ -28,7 +28,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import KmdError, MissingDependencyError
+from .errors import InputError, KmdError, MissingDependencyError
 from .passages import ABBREVIATIONS
 from .phrases import DEFAULT_MIN_COUNT, DEFAULT_PHRASE_THRESHOLD, DELIMITER
 
@@ -732,10 +732,16 @@ def _phrase_part(part, shared):
     """Worker: the final lemmas of a part: terms joined (``shared``: {lang: terms}), connector
     words outside terms dropped; [] for languages without a pipeline. With ``arrow`` true, the
     part's ``lemmas`` and ``base`` columns as an Arrow record batch (built here, in parallel, for
-    the store), else the lemma lists."""
+    the store), else the lemma lists. When the inherited base lemmas are an Arrow column (the
+    parent has it), they are read from it and only the ``lemmas`` column is returned."""
+    with_base = True
     if isinstance(part, range):  # forked local workers inherit the lemmas: only a range is sent
         shared, base, all_langs, arrow = shared
-        lists, langs = base[part.start:part.stop], all_langs[part.start:part.stop]
+        langs = all_langs[part.start:part.stop]
+        if isinstance(base, list):
+            lists = base[part.start:part.stop]
+        else:  # an Arrow column, which the parent has: only the joined lemmas are sent back
+            lists, with_base = _shared_lists(base.slice(part.start, len(part))), False
     else:
         lists, langs = part
         shared, arrow = shared
@@ -751,6 +757,8 @@ def _phrase_part(part, shared):
     import pyarrow as pa
 
     words = pa.list_(pa.string())
+    if not with_base:
+        return pa.record_batch([pa.array(out, words)], names=["lemmas"])
     return pa.record_batch([pa.array(out, words), pa.array(lists, words)], names=["lemmas", "base"])
 
 
@@ -764,6 +772,21 @@ def _map_frozen(eng, func, parts, **kwargs) -> Iterator[Any]:
         yield from eng.map(func, parts, **kwargs)
     finally:
         gc.unfreeze()
+
+
+def _tapered_parts(n: int, workers: int, chunk: int | None) -> list[range]:
+    """Consecutive ranges over ``n`` passages: of :func:`_part_size`, but with several workers and
+    no ``chunk`` the parts get smaller towards the end (down to an eighth), so that the workers
+    finish at about the same time instead of one of them running a last big part alone."""
+    size = _part_size(n, workers, chunk)
+    if chunk or workers < 2:
+        return [range(a, min(a + size, n)) for a in range(0, n, size)]
+    parts, a, smallest = [], 0, max(250, size // 8)
+    while a < n:
+        b = min(n, a + max(smallest, min(size, -(-(n - a) // (2 * workers)))))
+        parts.append(range(a, b))
+        a = b
+    return parts
 
 
 def _part_size(n: int, workers: int, chunk: int | None) -> int:
@@ -827,12 +850,15 @@ def _cache_schema():
                       ("phrase_key", pa.dictionary(pa.int32(), pa.string()))])
 
 
-def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, batches: Iterable,
-                 cached: dict[str, tuple[str, list[str], list[str], str]]) -> list:
+def _write_cache(store: Path, ids, keys: list[str], phrase_key: str, batches: Iterable,
+                 cached: dict[str, tuple[str, list[str], list[str], str]], base=None) -> list:
     """Write STORE/lemmas.parquet: the passages ``ids`` (their lemmas and base lemmas in the Arrow
     ``batches`` of :func:`_phrase_part`, in order) and the ``cached`` rows of other passages,
     in the order of ``{**cached, **dict.fromkeys(ids)}``, the last of repeated ids winning.
     Returns the batches as a list.
+
+    ``ids`` may be an Arrow string array of distinct ids. With ``base`` (an Arrow column of every
+    passage's base lemmas; only without ``cached`` rows), the batches hold only the ``lemmas`` column.
 
     When there are no such rows (a first run), the row groups are written as the batches
     arrive, i.e. while the workers still join terms, instead of all at the end."""
@@ -846,10 +872,11 @@ def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, 
 
     def rows(a: int, lemmas, base, n: int):
         key = pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([phrase_key], pa.string()))
-        return pa.table([pa.array(ids[a:a + n], pa.string()), pa.array(keys[a:a + n], pa.string()), lemmas, base, key],
-                        schema=schema)
+        pid = ids.slice(a, n) if isinstance(ids, pa.Array) else pa.array(ids[a:a + n], pa.string())
+        return pa.table([pid, pa.array(keys[a:a + n], pa.string()), lemmas, base, key], schema=schema)
 
-    if cached or len(set(ids)) < len(ids):  # rows in dict order: old passages first, then new ones
+    repeated = not isinstance(ids, pa.Array) and len(set(ids)) < len(ids)
+    if cached or repeated:  # rows in dict order: old passages first, then new ones
         batches = list(batches)
         new = pa.Table.from_batches(batches, pa.schema([("lemmas", words), ("base", words)]))
         table = rows(0, new.column("lemmas"), new.column("base"), len(ids)).cast(
@@ -871,6 +898,7 @@ def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, 
         return batches
 
     got: list = []
+    columns = ("lemmas",) if base is not None else ("lemmas", "base")
 
     def write(tmp) -> None:
         with pq.ParquetWriter(tmp, schema) as out:
@@ -879,10 +907,11 @@ def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, 
 
             def flush(n: int) -> None:
                 nonlocal pending, done, n_pending
-                t = pa.Table.from_batches(pending, pa.schema([("lemmas", words), ("base", words)]))
+                t = pa.Table.from_batches(pending, pa.schema([(c, words) for c in columns]))
+                b = t.column("base").slice(0, n) if base is None else base.slice(done, n)
                 # one chunk per column: how the parts were cut must not show in the file
-                out.write_table(rows(done, t.column("lemmas").slice(0, n), t.column("base").slice(0, n), n)
-                                .combine_chunks(), row_group_size=CACHE_ROW_GROUP)
+                out.write_table(rows(done, t.column("lemmas").slice(0, n), b, n).combine_chunks(),
+                                row_group_size=CACHE_ROW_GROUP)
                 rest = t.slice(n)
                 pending = rest.to_batches() if rest.num_rows else []
                 done, n_pending = done + n, n_pending - n
@@ -898,6 +927,132 @@ def _write_cache(store: Path, ids: list[str], keys: list[str], phrase_key: str, 
 
     _atomic(store / LEMMAS, write)
     return got
+
+
+def _key(fps: dict[str, str], lang: str, text: str) -> str:
+    """A passage's cache key: a hash of its language's pipeline fingerprint and its text; "" for
+    a language without a pipeline."""
+    return hashlib.sha1(f"{fps[lang]}\0{text}".encode()).hexdigest()[:20] if lang in fps else ""
+
+
+def _phrase_key(threshold: float | None, min_count: int, keys: list[str]) -> str:
+    """A hash of the term settings and of every passage's key: terms are learned from all of them."""
+    return hashlib.sha1(json.dumps([threshold, min_count]).encode() + "\0".join(keys).encode()).hexdigest()[:20]
+
+
+def _string_array(column):
+    """A pandas column of strings as an Arrow string array, without a copy when pandas already
+    keeps it in Arrow; missing values are null. Other values are converted with ``str``."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(column, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        arr = None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.array(column.fillna("").astype(str).tolist(), pa.large_string())
+    return arr
+
+
+def _count_distinct(arr) -> int:
+    import pyarrow.compute as pc
+
+    return pc.count_distinct(arr, mode="all").as_py()
+
+
+def _fresh_lemma_part(part: range, shared) -> tuple[Any, dict[str, tuple[dict[str, int], int]], list[str]]:
+    """Worker of :func:`_preprocess_fresh`: for the passages ``part`` (a range of all of them), their
+    texts taken from the inherited Arrow column, cache keys, phrase-mode lemmas (as an Arrow
+    list column when ``arrow``: a few buffers to send back instead of millions of strings) and
+    word counts. Passages in languages without a pipeline get [] and the key ""."""
+    texts_arr, all_langs, fps, model, count, arrow = shared
+    texts = [t if t is not None else "" for t in texts_arr.slice(part.start, len(part)).to_pylist()]
+    langs = all_langs[part.start:part.stop]
+    keys = [_key(fps, lg, t) for lg, t in zip(langs, texts)]
+    base, counts = _lemma_part((texts, langs, None, model, count))
+    if arrow:
+        import pyarrow as pa
+
+        base = pa.array(base, pa.list_(pa.string()))
+    return base, counts, keys
+
+
+def _merge_counts(vocab: dict[str, dict[str, int]], totals: dict[str, int], counts) -> None:
+    """Add a part's per-language counts of :func:`_count_vocab` to ``vocab`` and ``totals``."""
+    for lang, (v, t) in counts.items():
+        totals[lang] += t
+        acc = vocab[lang]
+        if not acc:
+            vocab[lang] = v
+            continue
+        get = acc.get
+        for w, c in v.items():
+            acc[w] = get(w, 0) + c
+
+
+def _learn_terms(vocab, totals, threshold: float | None, min_count: int) -> dict[str, frozenset[str]]:
+    return {lang: (_npmi_terms(vocab[lang], totals[lang], threshold, min_count)
+                   if threshold is not None and totals[lang] else frozenset()) for lang in LANG_SETTINGS}
+
+
+def _preprocess_fresh(ids, texts, langs: list[str], fps: dict[str, str], store: Path, eng, *, progress: bool,
+                      phrase_threshold: float | None, min_count: int, model: Any, chunk: int | None,
+                      return_lemmas: bool):
+    """A first run of :func:`preprocess_passages` into ``store`` with local workers: every passage
+    is computed. The parent only reads the columns and writes lemmas.parquet; the forked workers
+    take their passages' texts from the Arrow column (``texts``), hash the keys, lemmatise and
+    count (first map), then join the terms learned from the summed counts (second map). With
+    several workers the first map sends the lemmas back as Arrow columns, which the parent
+    writes as they are (the ``base`` column) and the second map's workers read again; with
+    one, Python lists, as nothing is sent. The file is the same in both cases.
+
+    Returns (lemmas or None, passages computed, terms, lemma count)."""
+    import pyarrow as pa
+
+    n = len(ids)
+    parts = _tapered_parts(n, eng.workers, chunk)
+    arrow = eng.workers > 1 and len(parts) > 1  # results travel between processes
+    count = phrase_threshold is not None
+    n_computed = sum(1 for lg in langs if lg in fps)
+    vocab: dict[str, dict[str, int]] = {lang: {} for lang in LANG_SETTINGS}
+    totals = dict.fromkeys(LANG_SETTINGS, 0)
+    keys: list[str] = []
+    base: list = []  # Arrow chunks or lemma lists, in passage order
+    bar = _bar(progress and bool(n_computed), n_computed, "lemmas")
+    shared: Any = (texts, langs, fps, model, count, arrow)
+    for lemmas, counts, part_keys in _map_frozen(eng, _fresh_lemma_part, parts, shared=shared, before_fork=_warm_up):
+        if arrow:
+            base.append(lemmas)
+        else:
+            base.extend(lemmas)
+        keys.extend(part_keys)
+        _merge_counts(vocab, totals, counts)
+        if bar:
+            bar.update(sum(1 for k in part_keys if k))
+    if bar:
+        bar.close()
+    phrases = _learn_terms(vocab, totals, phrase_threshold, min_count)
+    del vocab
+    base_col = pa.chunked_array(base, pa.list_(pa.string())) if arrow else None
+    shared = (phrases, base_col if arrow else base, langs, True)
+    bar = _bar(progress, n, "terms")
+
+    def joined():
+        for res in _map_frozen(eng, _phrase_part, parts, shared=shared):
+            if bar:
+                bar.update(res.num_rows)
+            yield res
+
+    results = _write_cache(store, ids, keys, _phrase_key(phrase_threshold, min_count, keys), joined(), {},
+                           base=base_col)
+    if bar:
+        bar.close()
+    n_lemmas = sum(len(b.column(0).flatten()) for b in results)
+    final = _shared_lists(pa.chunked_array([b.column(0) for b in results], pa.list_(pa.string()))) \
+        if return_lemmas else None
+    return final, n_computed, sum(len(t) for t in phrases.values()), n_lemmas
 
 
 def preprocess_passages(
@@ -965,20 +1120,85 @@ def preprocess_passages(
     for col in ("passage_id", "text", "lang"):
         if col not in passages.columns:
             raise KmdError(f"passages table has no {col!r} column; expected passage_id, text, lang")
-    ids = passages["passage_id"].astype(str).tolist()
-    texts = passages["text"].fillna("").astype(str).tolist()
     langs = [lg if isinstance(lg, str) else "" for lg in passages["lang"].tolist()]
-    fps = {lang: pipeline_fingerprint(lang, model) for lang in LANG_SETTINGS}
-    keys = [
-        hashlib.sha1(f"{fps[lg]}\0{t}".encode()).hexdigest()[:20] if lg in fps else "" for lg, t in zip(langs, texts)
-    ]
-    use_phrases = phrase_threshold is not None and phrase_threshold < 1
-    phrase_key = hashlib.sha1(
-        json.dumps([phrase_threshold if use_phrases else None, min_count]).encode() + "\0".join(keys).encode()
-    ).hexdigest()[:20]
+    final = _preprocess(_string_array(passages["passage_id"].astype(str)), _string_array(passages["text"]), langs,
+                        store=store, jobs=jobs, progress=progress, phrase_threshold=phrase_threshold,
+                        min_count=min_count, model=model, stats=stats, engine=engine, chunk=chunk,
+                        return_lemmas=return_lemmas)
+    if not return_lemmas:
+        return None
+    return pd.Series(final, index=passages.index, name="lemmas", dtype=object)
 
+
+def is_store_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a store folder (as :func:`kmdiscourse.store.is_store`, which needs pandas)."""
+    p = Path(path)
+    return p.is_dir() and (p / "manifest.json").is_file() and (
+        (p / "documents.parquet").is_file() or (p / ".kmdiscourse-commit").is_file())
+
+
+def preprocess_store(store: str | os.PathLike, **kwargs) -> None:
+    """:func:`preprocess_passages` on the passages of ``store``, writing ``STORE/lemmas.parquet``.
+
+    Only the ``passage_id``, ``text`` and ``lang`` columns are read, with pyarrow: no DataFrame
+    is built and the ingest modules are not imported, which shortens the serial start-up of
+    the command. Takes the keyword arguments of :func:`preprocess_passages` but ``return_lemmas``.
+
+    Raises
+    ------
+    KmdError
+        When STORE/passages.parquet is missing or cannot be read, or lacks one of the columns.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(store)
+    if (path / ".kmdiscourse-commit").is_file():  # a write was interrupted: let the store finish it
+        from .store import _recover
+
+        _recover(path)
+    file = path / "passages.parquet"
+    try:
+        table = pq.read_table(file, columns=["passage_id", "text", "lang"])
+    except FileNotFoundError as exc:
+        raise InputError(f"{file}: missing; expected a store made by 'kmdiscourse ingest'") from exc
+    except Exception as exc:  # pyarrow raises several types for a damaged file or a missing column
+        raise KmdError(f"{file}: cannot be read as a passages table with passage_id, text and lang "
+                       f"({exc.__class__.__name__}: {exc})") from exc
+    ids = table.column("passage_id").combine_chunks()
+    if ids.null_count or not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        ids = pa.array([str(x) for x in ids.to_pylist()], pa.string())  # as pandas' astype(str)
+    langs = [lg if isinstance(lg, str) else "" for lg in table.column("lang").to_pylist()]
+    _preprocess(ids, table.column("text").combine_chunks(), langs, store=path, return_lemmas=False, **kwargs)
+
+
+def _preprocess(ids, texts, langs: list[str], *, store, jobs: int = 1, progress: bool = False,
+                phrase_threshold: float | None = DEFAULT_PHRASE_THRESHOLD, min_count: int = DEFAULT_MIN_COUNT,
+                model: Any = None, stats: dict | None = None, engine: Any = None, chunk: int | None = None,
+                return_lemmas: bool = True) -> list[list[str]] | None:
+    """:func:`preprocess_passages` on the columns: ``ids`` and ``texts`` Arrow string arrays
+    (a null text is ""), ``langs`` a list ("" for none). Returns the lemma lists or None."""
+    from .engine import LocalEngine
+
+    ids = ids.cast("string")
+    fps = {lang: pipeline_fingerprint(lang, model) for lang in LANG_SETTINGS}
+    use_phrases = phrase_threshold is not None and phrase_threshold < 1
     store_path = Path(store) if store is not None else None
     cached = _read_cached(store_path) if store_path is not None else {}
+    if (store_path is not None and not cached and (engine is None or isinstance(engine, LocalEngine))
+            and os.name != "nt" and len(ids) == _count_distinct(ids)):
+        # a first run into a store with forked local workers: they do nearly everything, see _preprocess_fresh
+        final, n_computed, n_phrases, n_lemmas = _preprocess_fresh(
+            ids, texts, langs, fps, store_path, engine if engine is not None else LocalEngine(jobs),
+            progress=progress, phrase_threshold=phrase_threshold if use_phrases else None, min_count=min_count,
+            model=dict(model) if isinstance(model, Mapping) else model, chunk=chunk, return_lemmas=return_lemmas)
+        if stats is not None:
+            stats.update(computed=n_computed, reused=0, phrases=n_phrases, lemmas=n_lemmas)
+        return final
+    ids = ids.to_pylist()
+    texts = [t if t is not None else "" for t in texts.to_pylist()]
+    keys = [_key(fps, lg, t) for lg, t in zip(langs, texts)]
+    phrase_key = _phrase_key(phrase_threshold if use_phrases else None, min_count, keys)
     base: list[list[str] | None] = [None] * len(ids)
     final: list[list[str]] | None = [None] * len(ids)  # type: ignore[list-item]
     todo = []
@@ -999,8 +1219,6 @@ def preprocess_passages(
     n_phrases = 0
     n_lemmas = None
     if todo or need_final:
-        from .engine import LocalEngine
-
         eng = engine if engine is not None else LocalEngine(jobs)
         if isinstance(model, Mapping):
             model = dict(model)
@@ -1031,23 +1249,12 @@ def preprocess_passages(
                 pos += len(res)
                 if bar:
                     bar.update(len(res))
-            for lang, (v, t) in counts.items():
-                totals[lang] += t
-                acc = vocab[lang]
-                if not acc:
-                    vocab[lang] = v
-                    continue
-                get = acc.get
-                for w, c in v.items():
-                    acc[w] = get(w, 0) + c
+            _merge_counts(vocab, totals, counts)
         if bar:
             bar.close()
         if need_final:
-            phrases = {}
-            for lang in LANG_SETTINGS:
-                phrases[lang] = (_npmi_terms(vocab[lang], totals[lang], phrase_threshold, min_count)
-                                 if count and totals[lang] else frozenset())
-                n_phrases += len(phrases[lang])
+            phrases = _learn_terms(vocab, totals, phrase_threshold if count else None, min_count)
+            n_phrases = sum(len(t) for t in phrases.values())
             del vocab
             arrow = store_path is not None
             shared: Any = (phrases, arrow)
@@ -1082,9 +1289,7 @@ def preprocess_passages(
         n_lemmas = sum(len(f) for f in final)
     if stats is not None:
         stats.update(computed=len(todo), reused=n_reused, phrases=n_phrases, lemmas=n_lemmas)
-    if not return_lemmas:
-        return None
-    return pd.Series(final, index=passages.index, name="lemmas", dtype=object)
+    return final if return_lemmas else None
 
 
 def parse_model_options(values: Iterable[str]) -> dict[str, str]:

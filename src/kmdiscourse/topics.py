@@ -92,11 +92,12 @@ def _normalise_rows(m: np.ndarray) -> np.ndarray:
     return out
 
 
-def _csr_to_words(counts, vocab: np.ndarray) -> Iterable[list[str]]:
-    indptr, ind, data = counts.indptr, counts.indices, counts.data
-    for d in range(counts.shape[0]):
-        s, e = indptr[d], indptr[d + 1]
-        yield np.repeat(vocab[ind[s:e]], data[s:e]).tolist()
+def _csr_to_words(counts, vocab: np.ndarray) -> list[list[str]]:
+    """Each row of ``counts`` as its terms, each repeated by its count, in column order."""
+    counts = counts.tocsr()
+    flat = np.asarray(vocab, dtype=object)[np.repeat(counts.indices, counts.data)].tolist()
+    ends = np.concatenate([[0], np.cumsum(counts.data, dtype=np.int64)])[counts.indptr[1:]].tolist()
+    return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
 
 class TopicModel(TransformerMixin, BaseEstimator):
@@ -123,7 +124,8 @@ class TopicModel(TransformerMixin, BaseEstimator):
     n_jobs : int
         Worker threads for tomotopy's sampler (the partition scheme: same seed, same result).
     random_state : int
-        Seed: same seed and input give the same topics.
+        Seed: same seed, input and ``n_jobs`` give the same topics (the sampler's threads split
+        the vocabulary, so another ``n_jobs`` gives other topics).
 
     Attributes
     ----------
@@ -135,6 +137,8 @@ class TopicModel(TransformerMixin, BaseEstimator):
         Topic shares of the training documents; rows sum to 1.
     doc_lengths_ : ndarray
         Vocabulary tokens per training document.
+    n_iter_ : int
+        Gibbs sweeps run (tomotopy), passes (gensim) or NMF iterations.
 
     Examples
     --------
@@ -217,6 +221,7 @@ class TopicModel(TransformerMixin, BaseEstimator):
         self.model_ = NMF(n_components=k, init="nndsvda", max_iter=self.max_iter or 300,
                           random_state=self.random_state)
         self.doc_topic_ = self.model_.fit_transform(tfidf)
+        self.n_iter_ = int(self.model_.n_iter_)
         self.components_ = self.model_.components_
 
     def _fit_tomotopy(self, counts, k: int) -> None:
@@ -236,8 +241,8 @@ class TopicModel(TransformerMixin, BaseEstimator):
         # result does not depend on thread timing (tests check same seed -> same topics)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            mdl.train(self.max_iter or default_gibbs_iterations(int(counts.sum())), workers=max(1, int(self.n_jobs)),
-                      parallel=tp.ParallelScheme.PARTITION)
+            self.n_iter_ = int(self.max_iter or default_gibbs_iterations(int(counts.sum())))
+            mdl.train(self.n_iter_, workers=max(1, int(self.n_jobs)), parallel=tp.ParallelScheme.PARTITION)
         pos = {w: i for i, w in enumerate(self.feature_names_)}
         used = [pos[w] for w in mdl.used_vocabs]
         comp = np.zeros((k, len(self.feature_names_)))
@@ -245,7 +250,10 @@ class TopicModel(TransformerMixin, BaseEstimator):
             comp[t, used] = mdl.get_topic_word_dist(t)
         # shares from the final topic assignments (n_dk / n_d), not the alpha-smoothed posterior
         # means: smoothing pulls every document towards the corpus mean and so shrinks effects
-        dists = np.array([np.bincount(np.asarray(d.topics), minlength=k) for d in mdl.docs], dtype=np.float64)
+        tops = [d.topics for d in mdl.docs]
+        lens = np.fromiter(map(len, tops), dtype=np.int64, count=len(tops))
+        cells = np.repeat(np.arange(len(tops)) * k, lens) + np.concatenate(tops)
+        dists = np.bincount(cells, minlength=len(tops) * k).reshape(len(tops), k).astype(np.float64)
         theta = np.full((counts.shape[0], k), 1.0 / k)
         idx = np.array(self._tp_index)
         theta[idx >= 0] = dists[idx[idx >= 0]]
@@ -257,8 +265,9 @@ class TopicModel(TransformerMixin, BaseEstimator):
         from gensim.models import LdaModel
 
         corpus = Sparse2Corpus(counts, documents_columns=False)
+        self.n_iter_ = int(self.max_iter or 2)
         self.model_ = LdaModel(corpus, num_topics=k, id2word=dict(enumerate(self.feature_names_)),
-                               passes=self.max_iter or 2, chunksize=4000, alpha="auto",
+                               passes=self.n_iter_, chunksize=4000, alpha="auto",
                                random_state=int(self.random_state))
         gamma, _ = self.model_.inference(list(Sparse2Corpus(counts, documents_columns=False)))
         self.components_ = self.model_.get_topics()
@@ -411,6 +420,15 @@ def _doc_codes(doc_ids: Sequence[str]) -> tuple[np.ndarray, int]:
     return codes, len(uniq)
 
 
+def _one_blas_thread():
+    """Run the bootstrap's many small matrix products on one BLAS thread: waking a second
+    thread per product cost more than the products (5 CPU s at 100k passages on a busy 2-core
+    machine), and the intervals then no longer depend on the number of BLAS threads (cores)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _bootstrap_weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.float64)
 
@@ -441,6 +459,12 @@ def prevalence_table(shares: np.ndarray, units: pd.DataFrame, topics: Sequence[s
     """Mean topic share per period for each genre and for ``genre="all"``, with 95% bootstrap
     intervals over documents. ``units`` has ``doc_id``, ``date``, ``genre``, ``lang`` per row
     of ``shares``; units without a date are left out."""
+    with _one_blas_thread():
+        return _prevalence_table(shares, units, topics, by=by, n_boot=n_boot, seed=seed)
+
+
+def _prevalence_table(shares: np.ndarray, units: pd.DataFrame, topics: Sequence[str], *, by: By,
+                      n_boot: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     cols = ["topic", "period", "genre", "lang", "n_docs", "share", "ci_low", "ci_high"]
     periods = units["date"].map(lambda d: period_of(d, by))
@@ -476,6 +500,12 @@ def effects_table(shares: np.ndarray, units: pd.DataFrame, topics: Sequence[str]
     (``academic_minus_business`` or ``trend_per_year``), ``estimate``, ``ci_low``,
     ``ci_high``, ``n_docs``; an effect the data cannot identify (one genre, one date) is left out.
     """
+    with _one_blas_thread():
+        return _effects_table(shares, units, topics, n_boot=n_boot, seed=seed, level=level)
+
+
+def _effects_table(shares: np.ndarray, units: pd.DataFrame, topics: Sequence[str], *, n_boot: int, seed: int,
+                   level: float) -> pd.DataFrame:
     cols = ["topic", "effect", "estimate", "ci_low", "ci_high", "n_docs"]
     years = units["date"].map(decimal_year).to_numpy(dtype=np.float64)
     genre = units["genre"].astype(object).to_numpy()
@@ -570,7 +600,13 @@ def build_units(passages: pd.DataFrame, lemmas: Sequence[list[str]], unit: Unit 
         raise KmdError(f"--unit {unit!r} is not one of document, passage")
     df = df.sort_values(["doc_id", "lang", "position"], kind="stable")
     g = df.groupby(["doc_id", "lang"], sort=False)
-    out = g.agg(date=("date", "first"), genre=("genre", "first"), text=("text", lambda s: " ".join(x for x in s if x)))
+    out = g.agg(date=("date", "first"), genre=("genre", "first"))
+    # sorted, so each (doc_id, lang) group is one run of rows: join the runs' texts in one pass
+    # (a Python function per group through groupby costs seconds at 100k passages)
+    doc, lg = df["doc_id"].to_numpy(dtype=object), df["lang"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, (doc[1:] != doc[:-1]) | (lg[1:] != lg[:-1])]).tolist()
+    texts = df["text"].tolist()
+    out["text"] = [" ".join(x for x in texts[a:b] if x) for a, b in zip(starts, starts[1:] + [len(texts)])]
     return out.reset_index()
 
 
@@ -796,6 +832,7 @@ def write_topic_outputs(res: TopicResult, outdir: str | os.PathLike, *, params: 
     atomic_write_text(out / "topics.html", topics_html(res))
     written.append(out / "topics.html")
     meta = {"params": params or {}, "k": res.chosen_k, "units": res.units, "unit": res.unit, "by": res.by,
+            "iterations": {lg: getattr(tm, "n_iter_", None) for lg, tm in res.models.items()},
             "notes": res.notes, "versions": _versions()}
     atomic_write_text(out / "topics.json", json.dumps(meta, indent=2, ensure_ascii=False, default=str))
     written.append(out / "topics.json")
@@ -828,10 +865,8 @@ _GENRE_STYLE = {GENRE_ALL: ("#444444", "all"), "business": ("#1f77b4", "business
 
 def plot_prevalence(res: TopicResult, path: str | os.PathLike) -> None:
     """One panel per topic, a line per genre (and all), shaded 95% intervals (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure of its own, not pyplot: no global backend or figure state, and no pyplot import
+    from matplotlib.figure import Figure
 
     from .store import atomic_write_bytes
 
@@ -840,7 +875,8 @@ def plot_prevalence(res: TopicResult, path: str | os.PathLike) -> None:
     prev = res.prevalence
     ncol = min(4, max(1, len(topics)))
     nrow = max(1, math.ceil(len(topics) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.5 * nrow), squeeze=False, sharey=False)
+    fig = Figure(figsize=(3.6 * ncol, 2.5 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=False)
     w_in, h_in = fig.get_size_inches()
     periods_all = sorted(set(prev["period"])) if len(prev) else []
     pos = {p: i for i, p in enumerate(periods_all)}
@@ -883,7 +919,6 @@ def plot_prevalence(res: TopicResult, path: str | os.PathLike) -> None:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -893,12 +928,12 @@ def _svg_bars(terms: pd.DataFrame, width: int = 320) -> str:
     mx = float(terms["weight"].max()) or 1.0
     h = 15
     parts = [f'<svg width="{width}" height="{h * len(terms) + 4}" role="img">']
-    for i, (_, r) in enumerate(terms.iterrows()):
-        w = max(1.0, (width - 150) * float(r["weight"]) / mx)
+    for i, (term, weight) in enumerate(zip(terms["term"].tolist(), terms["weight"].tolist())):
+        w = max(1.0, (width - 150) * float(weight) / mx)
         y = i * h + 2
-        parts.append(f'<text x="0" y="{y + 11}" font-size="11">{html.escape(str(r["term"]))}</text>'
+        parts.append(f'<text x="0" y="{y + 11}" font-size="11">{html.escape(str(term))}</text>'
                      f'<rect x="150" y="{y + 2}" width="{w:.1f}" height="{h - 4}" fill="#4c78a8">'
-                     f'<title>{html.escape(str(r["term"]))}: {float(r["weight"]):.4f}</title></rect>')
+                     f'<title>{html.escape(str(term))}: {float(weight):.4f}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -1053,8 +1088,12 @@ def content_lemmas(corpus, *, jobs: int = 1, progress: bool = False) -> tuple[pd
 def run_topics(input: str | os.PathLike, outdir: str | os.PathLike, *, k: int | str = DEFAULT_K,
                method: Method = "lda", by: By = "year", lang: str = "all", unit: Unit = "document",
                dynamic: bool = False, seed: int = 0, jobs: int = 1, progress: bool = False,
-               store: str | os.PathLike | None = None, **corpus_kw) -> TopicResult:
+               store: str | os.PathLike | None = None, iterations: int | None = None,
+               **corpus_kw) -> TopicResult:
     """Read INPUT (folder, file or store), fit topics and write every output into ``outdir``.
+
+    ``iterations`` is the budget of each model (Gibbs sweeps for LDA, iterations for NMF);
+    None: :func:`default_gibbs_iterations` of the language's token count (NMF: 300).
 
     Examples
     --------
@@ -1062,10 +1101,14 @@ def run_topics(input: str | os.PathLike, outdir: str | os.PathLike, *, k: int | 
     """
     from .ingest import open_corpus
 
+    if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer))
+                                   or iterations < 1):
+        raise KmdError(f"iterations {iterations!r} must be a positive integer (or None for the default)")
     corpus = open_corpus(input, store=store, jobs=jobs, progress=progress, **corpus_kw)
     passages, lemmas = content_lemmas(corpus, jobs=jobs, progress=progress)
     res = fit_topics(passages, lemmas, k=k, method=method, by=by, lang=lang, unit=unit, dynamic=dynamic,
-                     seed=seed, jobs=jobs)
+                     seed=seed, jobs=jobs, model_kw=None if iterations is None else {"max_iter": int(iterations)})
     write_topic_outputs(res, outdir, params={"input": str(input), "k": k, "method": method, "by": by, "lang": lang,
-                                             "unit": unit, "dynamic": dynamic, "seed": seed})
+                                             "unit": unit, "dynamic": dynamic, "seed": seed,
+                                             "iterations": "auto" if iterations is None else int(iterations)})
     return res
